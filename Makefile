@@ -1,0 +1,54 @@
+# infra.k3s: two commands from a fresh Debian machine (as root):
+#   make lab    bring up a three-host lab and converge playbooks/site.yml on it
+#   make test   lint, sanity, pytest and every Molecule scenario
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export CONTAINERS_CONF := $(CURDIR)/tests/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_HOME := $(CURDIR)/.ansible
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
+
+.PHONY: help test lab lab-down bench setup lint sanity pytest molecule collection
+
+help:
+	@echo "make lab       bring up a three-host lab and converge infra.k3s.site on it"
+	@echo "make lab-down  remove the lab"
+	@echo "make test      ansible-lint, ansible-test sanity, pytest, every Molecule scenario"
+	@echo "make bench     time a cold and an idempotent converge of site.yml on the lab"
+
+test:
+	@MAKE_TARGET=test tests/bin/test.sh
+
+lab:
+	@MAKE_TARGET=lab tests/bin/setup.sh system venv collection images
+	@tests/lab/lab.sh up
+
+lab-down:
+	@tests/lab/lab.sh down
+
+bench:
+	@MAKE_TARGET=bench tests/bin/setup.sh system venv collection images
+	@tests/lab/bench.sh
+
+# Single stages, for development (they assume `make test` or `make setup` ran once).
+setup:
+	@tests/bin/setup.sh system venv collection images
+
+collection:
+	@tests/bin/setup.sh collection
+
+lint:
+	ansible-lint --profile production
+
+sanity:
+	tests/sanity/run.sh
+
+pytest:
+	pytest tests/unit tests/integration
+
+molecule: collection
+	@set -e; for s in $(SCENARIOS); do echo "== molecule scenario $$s"; molecule test -s $$s; done

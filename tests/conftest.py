@@ -1,0 +1,92 @@
+"""Shared pytest fixtures: run the working tree as the collection infra.k3s."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Read-only contract data shared by the project (Velero CRDs, Tailscale JSON shapes).
+CONTRACTS = PROJECT_ROOT.parent / "shared" / "contracts"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def collections_path(tmp_path_factory) -> Path:
+    """A collections path where infra.k3s is this working tree (a symlink)."""
+    root = tmp_path_factory.mktemp("collections")
+    target = root / "ansible_collections" / "infra"
+    target.mkdir(parents=True)
+    (target / "k3s").symlink_to(PROJECT_ROOT)
+    return root
+
+
+@pytest.fixture(scope="session")
+def ansible_env(collections_path, tmp_path_factory) -> dict:
+    """Environment for ansible-* commands run by tests against the working tree."""
+    home = tmp_path_factory.mktemp("ansible_home")
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
+        ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+        ANSIBLE_REMOTE_TEMP=str(home / "remote_tmp"),
+        ANSIBLE_HOME=str(home),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        ANSIBLE_CALLBACKS_ENABLED="",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+@pytest.fixture
+def run_ansible(ansible_env, tmp_path):
+    """Run an ansible CLI (ansible-playbook, ansible-doc, ...) and return the completed process.
+
+    Example: run_ansible("ansible-playbook", "-i", "localhost,", "play.yml", extra_env={...})
+    """
+
+    def _run(tool: str, *args: str, extra_env: dict | None = None, cwd: Path | None = None,
+             timeout: int = 600) -> subprocess.CompletedProcess:
+        env = dict(ansible_env)
+        if extra_env:
+            env.update(extra_env)
+        return subprocess.run(
+            [str(VENV_BIN / tool), *args],
+            cwd=str(cwd or tmp_path),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return _run
+
+
+def play_recap(stdout: str) -> dict:
+    """Parse the PLAY RECAP of the default callback into {host: {ok, changed, failed, ...}}."""
+    recap: dict = {}
+    in_recap = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and ":" in line:
+            host, _, counts = line.partition(":")
+            recap[host.strip()] = {
+                k: int(v) for k, v in (item.split("=") for item in counts.split())
+            }
+    return recap
+
+
+def load_json(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
