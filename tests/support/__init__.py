@@ -1,0 +1,1 @@
+"""Test helpers (a Cloudflare API v4 test server, ...)."""
