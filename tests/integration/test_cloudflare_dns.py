@@ -22,6 +22,7 @@ from support.cloudflare_api import ALL_PERMISSIONS, DEFAULT_TOKEN, CloudflareAPI
 
 FIXTURES = HERE / "cloudflare"
 ZONE = "example.com"
+API_ZONES = "/client/v4/zones"
 DNS = "infra.k3s.cloudflare_dns"
 INFO = "infra.k3s.cloudflare_dns_info"
 CLEAN_ENV = {"CLOUDFLARE_API_TOKEN": "", "CLOUDFLARE_EMAIL": "", "CLOUDFLARE_API_KEY": "",
@@ -33,6 +34,14 @@ CLEAN_ENV = {"CLOUDFLARE_API_TOKEN": "", "CLOUDFLARE_EMAIL": "", "CLOUDFLARE_API
 PYTHONS = [pytest.param(sys.executable, id="sdk-installed")]
 if os.environ.get("CLOUDFLARE_SDK4_PYTHON"):
     PYTHONS.append(pytest.param(os.environ["CLOUDFLARE_SDK4_PYTHON"], id="sdk4"))
+
+
+def assert_sdk_used(server, python):
+    """The requests came from the SDK of that interpreter (it sends its version in X-Stainless-Package-Version)."""
+    versions = {entry["sdk_version"] for entry in server.requests()}
+    assert len(versions) == 1 and None not in versions, versions
+    if python == os.environ.get("CLOUDFLARE_SDK4_PYTHON"):
+        assert versions.pop().startswith("4."), versions
 
 
 @pytest.fixture
@@ -53,7 +62,6 @@ class Runner(object):
     def __call__(self, *tasks, token=DEFAULT_TOKEN, check=False, diff=False, verbosity=0, env=None,
                  python=None, defaults=None):
         self.count += 1
-        out = self.tmp_path / ("results-%d.json" % self.count)
         group_defaults = {"base_url": self.server.base_url, "max_retries": 3, "timeout": 10}
         if token is not None:
             group_defaults["api_token"] = "{{ cf_token }}"
@@ -65,10 +73,8 @@ class Runner(object):
             entry = {"name": "task %d" % index, module: task.pop("args", task), "register": "r%d" % index, "ignore_errors": True}
             play_tasks.append(entry)
         play_tasks.append({
-            "name": "save results",
-            "ansible.builtin.copy": {"content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks))),
-                                     "dest": str(out), "mode": "0600"},
-            "check_mode": False, "diff": False,
+            "name": "save results",  # debug runs on the controller: cheaper than a module
+            "ansible.builtin.debug": {"msg": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))},
         })
         play = [{"name": "cloudflare", "hosts": "localhost", "connection": "local", "gather_facts": False,
                  "vars": {"cf_token": token or ""},
@@ -87,8 +93,16 @@ class Runner(object):
         extra["ANSIBLE_PYTHON_INTERPRETER"] = python or sys.executable
         extra.update(env or {})
         proc = self.run_ansible("ansible-playbook", *args, extra_env=extra)
-        assert out.exists(), proc.stdout + proc.stderr
-        return proc, json.loads(out.read_text())
+        return proc, saved_results(proc.stdout)
+
+
+def saved_results(stdout):
+    """The registered results printed by the last task ('save results') of a Runner playbook."""
+    marker = stdout.rfind("TASK [save results]")
+    assert marker >= 0, stdout
+    start = stdout.index("{", stdout.index("ok: [localhost]", marker))
+    printed, _end = json.JSONDecoder().raw_decode(stdout, start)
+    return json.loads(printed["msg"])
 
 
 @pytest.fixture
@@ -158,6 +172,7 @@ def test_create_then_noop_then_change(play, server, python):
     assert [len(body.get(k, [])) for k in ("deletes", "patches", "puts", "posts")] == [1, 0, 1, 0]
     assert values(server, "www.example.com", "A") == ["192.0.2.2", "192.0.2.3"]
     assert len(server.get_records(ZONE, "example.com", "TXT")) == 1
+    assert_sdk_used(server, python)
 
 
 def test_value_change_is_one_batch_with_no_moment_without_a_record(play, server):
@@ -243,7 +258,7 @@ def test_diff_shows_before_and_after_per_record_set(play, server):
                                                       {"name": "api", "type": "A", "values": ["192.0.2.3"], "ttl": 60}]},
                            diff=True)
     assert result["changed"] is True
-    out = proc.stdout
+    out = proc.stdout[:proc.stdout.rfind("TASK [save results]")]
     assert "--- before: www.example.com A (before)" in out and "+++ after: www.example.com A (after)" in out
     assert "-www.example.com. auto IN A 192.0.2.1" in out and "+www.example.com. auto IN A 192.0.2.2" in out
     assert "+api.example.com. 60 IN A 192.0.2.3" in out
@@ -297,7 +312,7 @@ def test_cname_beside_unmanaged_records_fails_before_writing(play, server):
     assert values(server, "www.example.com", "A") == []
 
 
-def test_permissions_are_named(play, run_ansible, tmp_path):
+def test_permissions_are_named(run_ansible, tmp_path):
     tokens = {
         "full": {"permissions": ALL_PERMISSIONS},
         "dns-only": {"permissions": {"dns:read", "dns:edit"}},
@@ -307,20 +322,26 @@ def test_permissions_are_named(play, run_ansible, tmp_path):
         runner = Runner(run_ansible, tmp_path, srv)
         zone_id = srv.zone_id(ZONE)
         task = {"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1"]}
-        _proc, (bad,) = runner(task, token="not-a-token")
-        assert bad["failed"] and bad["status"] == 401 and "rejected the API token" in bad["msg"]
-        _proc, (no_zone_read,) = runner(task, token="dns-only")
-        assert no_zone_read["failed"] and no_zone_read["status"] == 403
-        assert "lacks the Zone:Read permission" in no_zone_read["msg"] and "zone_id" in no_zone_read["msg"]
-        _proc, (read_only,) = runner(task, token="read-only")
-        assert read_only["failed"] and read_only["status"] == 403 and "lacks the DNS:Edit permission" in read_only["msg"]
-        assert srv.get_records(ZONE) == []
-        mark = srv.mark()
-        _proc, (with_id,) = runner(dict(task, zone_id=zone_id), token="dns-only")
-        assert with_id["changed"] is True and not with_id.get("failed")
-        assert [r["path"] for r in srv.requests(mark)][0].endswith("/zones/%s/dns_records" % zone_id)  # no lookup
-        _proc, (info,) = runner({"module": INFO, "zone_id": zone_id, "name": "www.example.com"}, token="dns-only")
-        assert [r["value"] for r in info["records"]] == ["192.0.2.1"]
+        _proc, (bad, no_zone_read, read_only, with_id, info) = runner(
+            dict(task, api_token="not-a-token"),
+            dict(task, api_token="dns-only"),
+            dict(task, api_token="read-only"),
+            dict(task, api_token="dns-only", zone_id=zone_id),
+            {"module": INFO, "zone_id": zone_id, "name": "www.example.com", "api_token": "dns-only"},
+            token=None)
+        requests = srv.requests()
+    assert bad["failed"] and bad["status"] == 401 and "rejected the API token" in bad["msg"]
+    assert no_zone_read["failed"] and no_zone_read["status"] == 403
+    assert "lacks the Zone:Read permission" in no_zone_read["msg"] and "zone_id" in no_zone_read["msg"]
+    assert read_only["failed"] and read_only["status"] == 403 and "lacks the DNS:Edit permission" in read_only["msg"]
+    assert with_id["changed"] is True and not with_id.get("failed"), with_id
+    assert [r["value"] for r in info["records"]] == ["192.0.2.1"]
+    # one write went through: the one with zone_id, which made no zone lookup
+    writes = [r for r in requests if r["method"] != "GET" and r["status"] == 200]
+    assert len(writes) == 1 and writes[0]["bearer"] == "dns-only"
+    dns_only = [r["path"] for r in requests if r["bearer"] == "dns-only"]
+    assert dns_only.count(API_ZONES) == 1  # only the failed lookup by name
+    assert [r["status"] for r in requests if r["bearer"] == "read-only"][-1] == 403
 
 
 def test_unknown_zone(play, server):
@@ -350,14 +371,17 @@ def test_rate_limit_that_persists_fails_clearly(play, server):
 
 
 def test_server_errors_are_retried_then_fail_clearly(play, server):
+    net_id = server.zone_id("example.net")
     server.inject(503, count=1, path_contains="/batch", retry_after=0)
-    proc, (ok,) = play({"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1"]})
+    server.inject(500, count=10, path_contains="/zones/%s/dns_records" % net_id, retry_after=0)
+    proc, (ok, failed) = play({"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1"]},
+                              {"zone": "example.net", "name": "www", "type": "A", "values": ["192.0.2.2"], "max_retries": 2})
     assert ok["changed"] is True and not ok.get("failed"), ok
     assert [r["status"] for r in batch_requests(server)] == [503, 200]
-    server.inject(500, count=10, path_contains="/dns_records", retry_after=0)
-    proc, (failed,) = play({"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.2"]}, defaults={"max_retries": 2})
-    assert failed["failed"] and failed["status"] == 500 and "after 3 attempt(s)" in failed["msg"]
     assert values(server, "www.example.com", "A") == ["192.0.2.1"]
+    assert failed["failed"] and failed["status"] == 500 and "after 3 attempt(s)" in failed["msg"]
+    assert len(server.requests(path_contains="/zones/%s/" % net_id)) == 3
+    assert server.get_records("example.net") == []
 
 
 @pytest.mark.parametrize("fault", ["lost-answer", "dropped-connection"])
@@ -382,17 +406,18 @@ def test_retried_batch_that_had_been_applied_counts_as_success(play, server, fau
 
 
 def test_identical_record_on_retried_create_counts_as_success(play, server):
-    server.inject(502, count=1, path_contains="/batch", apply_first=True, retry_after=0)
-    proc, (result,) = play({"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1", "192.0.2.2"]})
-    assert result["changed"] is True and not result.get("failed"), result
-    second = batch_requests(server)[1]
-    assert second["status"] == 400 and second["error_codes"] == [81058]
-    assert values(server, "www.example.com", "A") == ["192.0.2.1", "192.0.2.2"]  # no duplicates
+    net_id = server.zone_id("example.net")
+    server.inject(502, count=1, path_contains="/zones/%s/dns_records/batch" % server.zone_id(ZONE), apply_first=True, retry_after=0)
     # without an earlier attempt of unknown outcome, 81058 is a real conflict and fails
-    server.add_record(ZONE, "dup", "A", "192.0.2.7")
-    server.inject(400, count=1, path_contains="/batch", code=81058, message="An identical record already exists.")
-    proc, (failed,) = play({"zone": ZONE, "name": "dup", "type": "A", "values": ["192.0.2.7", "192.0.2.8"]})
-    assert failed["failed"] and 81058 in failed["error_codes"]
+    server.inject(400, count=1, path_contains="/zones/%s/dns_records/batch" % net_id, code=81058,
+                  message="An identical record already exists.")
+    proc, (result, failed) = play({"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1", "192.0.2.2"]},
+                                  {"zone": "example.net", "name": "dup", "type": "A", "values": ["192.0.2.7"]})
+    assert result["changed"] is True and not result.get("failed"), result
+    first, second = batch_requests(server)[:2]
+    assert first["status"] == 502 and second["status"] == 400 and second["error_codes"] == [81058]
+    assert values(server, "www.example.com", "A") == ["192.0.2.1", "192.0.2.2"]  # no duplicates
+    assert failed["failed"] and 81058 in failed["error_codes"] and "identical record" in failed["msg"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -459,6 +484,7 @@ def test_info_lists_records_as_compared(play, server, python):
     assert srv_record["value"] == "10 5 5060 sip.example.com" and srv_record["priority"] == 10
     assert [r["value"] for r in all_records["records"] if r["type"] == "AAAA"] == ["2001:db8::1"]
     assert server.writes() == []
+    assert_sdk_used(server, python)
 
 
 # ---------------------------------------------------------------------------------------

@@ -329,6 +329,7 @@ class CloudflareAPIServer(object):
             "method": method, "path": path, "query": {k: v[-1] for k, v in query.items()}, "body": body,
             "bearer": (headers.get("Authorization") or "")[7:] if (headers.get("Authorization") or "").startswith("Bearer ") else None,
             "x_auth_email": headers.get("X-Auth-Email"), "x_auth_key": headers.get("X-Auth-Key"),
+            "sdk_version": headers.get("X-Stainless-Package-Version"),
             "time": time.time(), "status": None, "error_codes": [],
         }
         with self.lock:
