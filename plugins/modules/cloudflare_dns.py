@@ -24,7 +24,7 @@ description:
   - Reads use the zone lookup (unless O(zone_id) is given) and one list request; a run that changes
     nothing makes no write request, and neither does check mode.
 author:
-  - infra.k3s maintainers
+  - infra.k3s maintainers (@infra-k3s)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups

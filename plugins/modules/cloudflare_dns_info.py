@@ -16,7 +16,7 @@ description:
     (TXT strings joined, IPv6 compressed, names and targets in lower case without the trailing dot).
   - Pagination is followed; a zone of up to 5,000 records is read in one request.
 author:
-  - infra.k3s maintainers
+  - infra.k3s maintainers (@infra-k3s)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups

@@ -16,7 +16,7 @@ need_root() {
   fi
 }
 
-APT_PACKAGES=(podman runc debootstrap uidmap iptables openssh-client python3-venv git rsync)
+APT_PACKAGES=(podman runc debootstrap uidmap iptables openssh-client python3-venv git bc)
 
 system() {
   local missing=()

@@ -448,3 +448,48 @@ def test_argument_spec_is_a_deep_copy():
     assert cf.CLOUDFLARE_COMMON_ARGS["api_token"]["no_log"] is True
     assert cf.CLOUDFLARE_COMMON_ARGS["api_token"]["fallback"][1] == ["CLOUDFLARE_API_TOKEN"]
     assert "zone" in spec and "zone" not in cf.CLOUDFLARE_COMMON_ARGS
+
+
+class _NS(object):
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+def _paged_api(pages):
+    call = Script(*pages)
+    client = _NS(dns=_NS(records=_NS(with_raw_response=_NS(list=call))))
+    api = cf.CloudflareAPI("tok", client=client, sleep=lambda s: None)
+    return api, call
+
+
+def test_list_records_follows_pagination_and_sends_the_filters():
+    pages = [{"success": True, "result": [rec("a.example.com", "A", "192.0.2.%d" % i) for i in range(2)],
+              "result_info": {"page": p, "per_page": 2, "total_pages": 3}} for p in (1, 2, 3)]
+    api, call = _paged_api(pages)
+    seen = []
+    original = call.__call__
+
+    def spy(**kwargs):
+        seen.append(dict(kwargs))
+        return original(**kwargs)
+
+    api.client.dns.records.with_raw_response.list = spy
+    records = api.list_records({"id": "z1", "name": ZONE}, name="a.example.com", rtype="A")
+    assert len(records) == 6 and call.calls == 3
+    assert [k["page"] for k in seen] == [1, 2, 3]
+    assert seen[0]["name"] == {"exact": "a.example.com"} and seen[0]["type"] == "A" and seen[0]["per_page"] == cf.LIST_PER_PAGE
+
+
+def test_list_records_without_total_pages_stops_on_a_short_page():
+    api, call = _paged_api([{"success": True, "result": [rec("a.example.com", "A", "192.0.2.1")]}])
+    assert len(api.list_records({"id": "z1", "name": ZONE})) == 1 and call.calls == 1
+
+
+def test_find_zone_matches_the_exact_name():
+    client = _NS(zones=_NS(with_raw_response=_NS(list=Script(
+        {"success": True, "result": [{"id": "other", "name": "sub.example.com"}, {"id": "z1", "name": "Example.com"}]},
+        {"success": True, "result": []}))))
+    api = cf.CloudflareAPI("tok", client=client, sleep=lambda s: None)
+    assert api.find_zone(ZONE) == {"id": "z1", "name": ZONE}
+    with pytest.raises(cf.CloudflareError, match="Zone example.com was not found"):
+        api.find_zone(ZONE)

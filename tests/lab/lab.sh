@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The local lab: three systemd hosts as rootful podman containers that Ansible reaches
+# over SSH at their addresses, the way a user reaches VPSes.
+#   lab.sh up      create what is missing, converge infra.k3s.site, print what it built
+#   lab.sh down    remove the hosts, their network and the lab's SSH state
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/tests/lab/containers.conf}
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$root/.collections}
+export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1
+inventory=$root/tests/lab/inventory
+state=$root/.lab
+network=infra-k3s-lab
+subnet=10.213.42.0/24
+# name image address
+hosts=(
+  "lab-cp1 bookworm 10.213.42.11"
+  "lab-worker1 trixie 10.213.42.12"
+  "lab-worker2 bookworm 10.213.42.13"
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: the lab runs rootful podman containers. Run: sudo make ${MAKE_TARGET:-lab}" >&2
+  exit 1
+fi
+
+up() {
+  mkdir -p "$state/ssh"
+  chmod 0700 "$state" "$state/ssh"
+  [ -f "$state/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C infra-k3s-lab -f "$state/ssh/id_ed25519"
+  podman network exists "$network" || podman network create --subnet "$subnet" "$network" >/dev/null
+
+  local name release addr
+  for entry in "${hosts[@]}"; do
+    read -r name release addr <<<"$entry"
+    if ! podman container exists "$name"; then
+      echo "lab: creating $name (Debian $release) at $addr"
+      podman run -d --name "$name" --hostname "$name" --privileged --systemd=always \
+        --network "$network" --ip "$addr" --label infra.k3s.lab=1 \
+        "localhost/infra-k3s-lab:$release" /lib/systemd/systemd >/dev/null
+      ssh-keygen -R "$addr" -f "$state/ssh/known_hosts" >/dev/null 2>&1 || true
+    elif [ "$(podman container inspect --format '{{.State.Running}}' "$name")" != true ]; then
+      podman start "$name" >/dev/null
+    fi
+  done
+  for entry in "${hosts[@]}"; do
+    read -r name release addr <<<"$entry"
+    podman exec "$name" systemctl is-system-running --wait >/dev/null || true
+    # What a cloud provider's first boot does: the operator's key for root.
+    podman exec -i "$name" sh -c 'umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys' <"$state/ssh/id_ed25519.pub"
+    for _ in $(seq 1 30); do
+      (exec 3<>"/dev/tcp/$addr/22") 2>/dev/null && break
+      sleep 1
+    done
+  done
+
+  echo "lab: ansible-playbook infra.k3s.site -i tests/lab/inventory/"
+  ansible-playbook infra.k3s.site -i "$inventory/" "$@"
+  report
+}
+
+report() {
+  echo
+  echo "lab: what was built (read over SSH from each host)"
+  printf '  %-12s %-15s %-31s %-10s %s\n' HOST ADDRESS OS FIREWALL "OPEN TO THE PUBLIC"
+  local name release addr
+  for entry in "${hosts[@]}"; do
+    read -r name release addr <<<"$entry"
+    ssh -q -i "$state/ssh/id_ed25519" -o BatchMode=yes -o UserKnownHostsFile="$state/ssh/known_hosts" \
+      -o StrictHostKeyChecking=accept-new "root@$addr" \
+      ". /etc/os-release; ufw status | awk '/^Status/{s=\$2} /ALLOW/ && \$2==\"ALLOW\" && \$3==\"Anywhere\"{p=p\$1\" \"} END{printf \"%s|%s\", s, p}' > /tmp/.lab-fw; \
+       printf '%s|%s\n' \"\$PRETTY_NAME\" \"\$(cat /tmp/.lab-fw)\"" |
+      while IFS='|' read -r os fw public; do
+        printf '  %-12s %-15s %-31s %-10s %s\n' "$name" "$addr" "$os" "$fw" "$public"
+      done
+  done
+  echo "  admin user: k3sadmin (key: .lab/ssh/id_ed25519), e.g. ssh -i .lab/ssh/id_ed25519 k3sadmin@10.213.42.11"
+}
+
+down() {
+  local name
+  for entry in "${hosts[@]}"; do
+    read -r name _ <<<"$entry"
+    podman rm -f -t 5 "$name" >/dev/null 2>&1 && echo "lab: removed $name" || true
+  done
+  podman network rm "$network" >/dev/null 2>&1 || true
+  rm -f "$state/ssh/known_hosts"
+}
+
+case "${1:-}" in
+  up) shift; up "$@" ;;
+  down) down ;;
+  report) report ;;
+  *) echo "usage: $0 up|down|report" >&2; exit 2 ;;
+esac
