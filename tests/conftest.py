@@ -39,7 +39,6 @@ def ansible_env(collections_path, tmp_path_factory) -> dict:
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_RETRY_FILES_ENABLED="0",
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-        ANSIBLE_CALLBACKS_ENABLED="",
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     )
@@ -80,7 +79,7 @@ def play_recap(stdout: str) -> dict:
             in_recap = True
             continue
         if in_recap and ":" in line:
-            host, _, counts = line.partition(":")
+            host, counts = line.split(":", 1)
             recap[host.strip()] = {
                 k: int(v) for k, v in (item.split("=") for item in counts.split())
             }

@@ -16,7 +16,7 @@ need_root() {
   fi
 }
 
-APT_PACKAGES=(podman runc debootstrap uidmap iptables openssh-client python3-venv git bc)
+APT_PACKAGES=(podman runc debootstrap uidmap iptables openssh-client python3-venv git bc shellcheck)
 
 system() {
   local missing=()

@@ -82,7 +82,10 @@ down() {
   local name
   for entry in "${hosts[@]}"; do
     read -r name _ <<<"$entry"
-    podman rm -f -t 5 "$name" >/dev/null 2>&1 && echo "lab: removed $name" || true
+    if podman container exists "$name"; then
+      podman rm -f -t 5 "$name" >/dev/null
+      echo "lab: removed $name"
+    fi
   done
   podman network rm "$network" >/dev/null 2>&1 || true
   rm -f "$state/ssh/known_hosts"

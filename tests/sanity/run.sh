@@ -6,7 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${VENV:-$root/.venv}
 python_version=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-copy=$root/.cache/sanity/ansible_collections/infra/k3s
+# Outside the git checkout: inside it, ansible-test would ask git for the files and find
+# the copy ignored.
+copy=${SANITY_DIR:-/var/tmp/infra-k3s-sanity}/ansible_collections/infra/k3s
 
 # ansible-test downloads a get-pip script from a host these machines cannot reach,
 # unless a cached one is in place: put ours there for the pip version it asks for.
@@ -25,7 +27,7 @@ install -m 0644 "$root/tests/sanity/get_pip_bootstrap.py" "$cache/get_pip_${pip_
 mkdir -p "$copy"
 find "$copy" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
 find "$copy/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} + 2>/dev/null || true
-(cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
+(cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -c) | tar --warning=no-timestamp -x -C "$copy"
 printf 'tests/output/\n' >"$copy/.gitignore"
 
 cd "$copy"

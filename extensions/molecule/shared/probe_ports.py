@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Probe TCP ports from outside a host: prints a JSON map "addr:port" -> open|refused|timeout.
 
 Usage: probe_ports.py ADDR:PORT [ADDR:PORT ...]
@@ -23,7 +22,7 @@ def probe(addr: str, port: int, timeout: float = 3.0) -> str:
 def main() -> None:
     results = {}
     for target in sys.argv[1:]:
-        addr, _, port = target.rpartition(":")
+        addr, port = target.rsplit(":", 1)
         results[target] = probe(addr, int(port))
     print(json.dumps(results, sort_keys=True))
 

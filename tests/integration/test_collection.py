@@ -1,0 +1,139 @@
+"""The collection as a user receives it: built, installed, documented, and its example inventory."""
+from __future__ import annotations
+
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT_ROOT, VENV_BIN
+
+PLUGIN_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup", "filter": "filter"}
+
+
+def plugins() -> list[tuple[str, str]]:
+    """Every plugin in the tree as (ansible-doc type, FQCN)."""
+    found = []
+    for folder, doc_type in PLUGIN_TYPES.items():
+        for path in sorted((PROJECT_ROOT / "plugins" / folder).glob("*.py")):
+            if path.name != "__init__.py":
+                found.append((doc_type, f"infra.k3s.{path.stem}"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, ansible_env) -> Path:
+    """ansible-galaxy collection build, then install into an empty collections path."""
+    work = tmp_path_factory.mktemp("galaxy")
+    env = dict(ansible_env, ANSIBLE_COLLECTIONS_PATH=str(work / "collections"))
+    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work), str(PROJECT_ROOT)],
+                   env=env, check=True, capture_output=True, text=True)
+    tarball = next(work.glob("infra-k3s-*.tar.gz"))
+    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(work / "collections"), str(tarball)],
+                   env=env, check=True, capture_output=True, text=True)
+    return work
+
+
+def test_tarball_leaves_out_what_users_should_not_receive(installed):
+    tarball = next(installed.glob("infra-k3s-*.tar.gz"))
+    with tarfile.open(tarball) as archive:
+        names = archive.getnames()
+    assert "roles/common/tasks/main.yml" in names
+    assert "playbooks/site.yml" in names
+    assert "meta/runtime.yml" in names
+    leaked = [n for n in names if re.match(r"(tests|extensions|\.venv|\.collections|\.lab|\.cache|\.git)(/|$)", n)]
+    assert leaked == []
+
+
+def test_site_playbook_syntax_from_the_installed_collection(installed, run_ansible):
+    result = run_ansible("ansible-playbook", "infra.k3s.site", "--syntax-check", "-i", str(PROJECT_ROOT / "inventory"),
+                         extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert str(PROJECT_ROOT) not in result.stdout  # it really used the installed copy
+    result = run_ansible("ansible-playbook", "infra.k3s.bootstrap", "--syntax-check", "-i", str(PROJECT_ROOT / "inventory"),
+                         extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("role", ["common", "firewall"])
+def test_role_documentation_from_the_installed_collection(installed, run_ansible, role):
+    result = run_ansible("ansible-doc", "-t", "role", f"infra.k3s.{role}",
+                         extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
+    assert result.returncode == 0, result.stderr
+    assert f"{role}_" in result.stdout
+
+
+@pytest.mark.parametrize("doc_type,name", plugins())
+def test_plugin_documentation_from_the_installed_collection(installed, run_ansible, doc_type, name):
+    result = run_ansible("ansible-doc", "-t", doc_type, name,
+                         extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
+    assert result.returncode == 0, result.stderr
+    assert "EXAMPLES" in result.stdout
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ([], "203.0.113.10"),
+    (["-e", "tailscale_ip=100.101.102.103"], "100.101.102.103"),
+])
+def test_example_inventory_reaches_public_ip_then_tailscale_ip(run_ansible, extra, expected):
+    result = run_ansible("ansible", "cp1", "-i", str(PROJECT_ROOT / "inventory"), "-m", "ansible.builtin.debug",
+                         "-a", "var=ansible_host", *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'"ansible_host": "{expected}"' in result.stdout
+
+
+def test_example_inventory_groups(run_ansible):
+    result = run_ansible("ansible-inventory", "-i", str(PROJECT_ROOT / "inventory"), "--graph", "k3s_cluster")
+    assert result.returncode == 0, result.stderr
+    graph = result.stdout
+    assert "@k3s_masters:" in graph and "@k3s_workers:" in graph
+    for host in ("cp1", "worker1", "worker2"):
+        assert f"--{host}" in graph
+
+
+def test_vault_example_names_every_secret_the_collection_reads():
+    example = yaml.safe_load((PROJECT_ROOT / "inventory/group_vars/all/vault.yml.example").read_text())
+    referenced: set[str] = set()
+    for folder in ("inventory", "playbooks", "roles", "docs"):
+        for path in (PROJECT_ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".yml", ".yaml", ".md", ".j2"} and path.name != "vault.yml.example":
+                referenced.update(re.findall(r"\bvault_[a-z0-9_]+", path.read_text(encoding="utf-8")))
+    assert referenced, "nothing references the vault: the test would prove nothing"
+    assert sorted(referenced - set(example)) == []
+    # Nothing secret is committed: the example holds placeholders only.
+    assert not (PROJECT_ROOT / "inventory/group_vars/all/vault.yml").exists()
+
+
+BAD_INPUTS = [
+    ("common", {"common_ssh_port": "twenty-two"}, "common_ssh_port"),
+    ("common", {"common_ssh_port": 70000}, "common_ssh_port 1-65535"),
+    ("common", {"common_ssh_permit_root_login": "yes"}, "common_ssh_permit_root_login"),
+    ("common", {"common_admin_authorized_keys": ["not a key"]}, "public key line"),
+    ("common", {"common_hostname": "bad_host!"}, "valid hostname"),
+    ("firewall", {"firewall_public_tcp_ports": [80, 99999]}, "Ports must be 1-65535"),
+    ("firewall", {"firewall_cluster_cidr": "10.42.0.0"}, "CIDR"),
+    ("firewall", {"firewall_logging": "loud"}, "firewall_logging"),
+    ("firewall", {"firewall_ssh_tailnet_only": True, "firewall_tailnet_interface": "nosuchif0"}, "cut SSH off"),
+]
+
+
+@pytest.mark.parametrize("role,variables,message", BAD_INPUTS, ids=[f"{r}-{next(iter(v))}" for r, v, _ in BAD_INPUTS])
+def test_bad_input_fails_before_any_change(run_ansible, tmp_path, role, variables, message):
+    play = [{
+        "name": "Apply a role with bad input",
+        "hosts": "target",
+        "gather_facts": True,
+        "roles": [{"role": f"infra.k3s.{role}", **variables}],
+    }]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"target": {"ansible_connection": "local"}}}}))
+    # --check: even if validation wrongly passed, this machine would not be changed.
+    result = run_ansible("ansible-playbook", "--check", "-i", "hosts.yml", "play.yml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert message in output, output
+    recap = re.search(r"target\s+: ok=(\d+)\s+changed=(\d+)", output)
+    assert recap and recap.group(2) == "0", output
