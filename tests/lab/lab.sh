@@ -55,6 +55,8 @@ up() {
     done
   done
 
+  echo "lab: ansible-playbook infra.k3s.bootstrap -i tests/lab/inventory/"
+  ansible-playbook infra.k3s.bootstrap -i "$inventory/"
   echo "lab: ansible-playbook infra.k3s.site -i tests/lab/inventory/"
   ansible-playbook infra.k3s.site -i "$inventory/" "$@"
   report
