@@ -14,7 +14,7 @@ run() {
   tests/lab/lab.sh up >"$logs/$label.log" 2>&1
   end=$(date +%s.%N)
   awk -v label="$label" -v secs="$(echo "$end - $start" | bc)" '
-    /^PLAY RECAP/ {recap=1; next}
+    /^PLAY RECAP/ {recap=1; delete sum; hosts=0; next}   # the last recap: site.yml
     recap && NF && $2 == ":" {
       for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[kv[1]] += kv[2] }
       hosts++
