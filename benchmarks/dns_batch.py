@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark infra.k3s.cloudflare_dns: one batched task versus one task per record.
 
 Applies 200 A records across 50 names (4 values each) to the Cloudflare API test server
@@ -100,7 +99,7 @@ def main():
         (collections / "ansible_collections" / "infra").mkdir(parents=True)
         (collections / "ansible_collections" / "infra" / "k3s").symlink_to(ROOT)
         for label, playbook in (("batched (1 task, records:)", batched_play(sets)),
-                                ("per record (%d tasks)" % total, per_record_play(sets))):
+                                ("one per record (%d calls)" % total, per_record_play(sets))):
             with CloudflareAPIServer(zones=(ZONE,), batch_limit=max(200, total)) as server:
                 first = run(playbook, server, workdir, collections)
                 assert len(server.get_records(ZONE)) == total, "the records were not all created"

@@ -498,7 +498,7 @@ def build_record_sets(params, zone):
             raise InvalidInput("%s and %s both describe %s: give each (name, type) once" % (seen[rset.ident], where, rset.label()))
         seen[rset.ident] = where
         sets.append(rset)
-    _check_cname_exclusivity(sets)
+    _check_cname_exclusivity(sets, zone)
     return sets
 
 
@@ -553,10 +553,11 @@ def _build_record_set(spec, zone):
     return RecordSet(name, rtype, values, ttl, proxied, spec.get("comment"), tags, state, exclusive, spec["name"])
 
 
-def _check_cname_exclusivity(sets):
+def _check_cname_exclusivity(sets, zone=None):
+    """A CNAME must be alone at its name, except at the zone apex, where Cloudflare flattens it."""
     by_name = {}
     for rset in sets:
-        if rset.state == "present":
+        if rset.state == "present" and rset.name != zone:
             by_name.setdefault(rset.name, set()).add(rset.type)
     for name, types in sorted(by_name.items()):
         if "CNAME" in types and len(types) > 1:
@@ -646,7 +647,7 @@ def _attr_changes(rset, current):
     return changes
 
 
-def plan_changes(sets, existing_records):
+def plan_changes(sets, existing_records, zone=None):
     """Compare record sets with the zone's records and plan one batch.
 
     existing_records: raw Cloudflare records (dicts) of the names concerned (or the whole zone).
@@ -732,9 +733,10 @@ def plan_changes(sets, existing_records):
         after.sort(key=lambda view: view["value"])
         plan.sets.append((rset, before, after))
 
-    # CNAME must stay alone at its name, also against records this task does not manage.
+    # CNAME must stay alone at its name, also against records this task does not manage
+    # (except at the apex, where Cloudflare flattens the CNAME).
     for rset in sets:
-        if rset.state != "present":
+        if rset.state != "present" or rset.name == zone:
             continue
         others = set()
         for rtype in by_name.get(rset.name, set()):
@@ -912,9 +914,11 @@ class CloudflareAPI(object):
     def find_zone(self, zone_name):
         what = "looking up zone %s" % zone_name
         body = self._call(what, PERM_ZONE_READ, self.client.zones.with_raw_response.list, name=zone_name, per_page=50)
-        for zone in (body or {}).get("result") or []:
-            if normalize_zone(zone.get("name")) == zone_name:
-                return {"id": zone["id"], "name": zone_name}
+        matches = [zone for zone in (body or {}).get("result") or [] if _safe_hostname(zone.get("name")) == zone_name]
+        # The same name can exist in several accounts (e.g. a pending copy): prefer the active zone.
+        matches.sort(key=lambda zone: zone.get("status") != "active")
+        if matches:
+            return {"id": matches[0]["id"], "name": zone_name}
         raise CloudflareError(
             "Zone %s was not found among the zones this API token can read. Check the zone name, and that the token's "
             "zone resources include it with Zone:Read (or pass zone_id to skip the lookup)." % zone_name)
@@ -1067,7 +1071,7 @@ def run_dns(module, api_factory=CloudflareAPI):
         api = _api(module, api_factory)
         zone = _zone(api, params)
         existing = _read_existing(api, zone, sets)
-        plan = plan_changes(sets, existing)
+        plan = plan_changes(sets, existing, zone.get("name"))
         if plan.conflicts:
             module.fail_json(msg="Cannot apply, nothing was changed: " + " | ".join(plan.conflicts), zone=zone)
         result = dict(changed=not plan.empty, zone=zone, batch=plan.counts(),
@@ -1084,7 +1088,7 @@ def run_dns(module, api_factory=CloudflareAPI):
             # meets its own records ("identical record already exists") or deletions ("record does not exist").
             if not (exc.outcome_unknown and exc.codes & set([CODE_IDENTICAL_RECORD, CODE_RECORD_NOT_FOUND])):
                 raise
-            replan = plan_changes(sets, _read_existing(api, zone, sets))
+            replan = plan_changes(sets, _read_existing(api, zone, sets), zone.get("name"))
             if not replan.empty:
                 raise
             result["records"] = _result_records(replan, {})

@@ -26,10 +26,7 @@ API_ZONES = "/client/v4/zones"
 DNS = "infra.k3s.cloudflare_dns"
 INFO = "infra.k3s.cloudflare_dns_info"
 CLEAN_ENV = {"CLOUDFLARE_API_TOKEN": "", "CLOUDFLARE_EMAIL": "", "CLOUDFLARE_API_KEY": "",
-             "CLOUDFLARE_API_USER_SERVICE_KEY": "", "CLOUDFLARE_BASE_URL": "",
-             # ansible-core 2.19 fails on an empty ANSIBLE_CALLBACKS_ENABLED ("A non-empty plugin name is
-             # required"), as tests/conftest.py sets it; naming the stdout callback itself adds nothing.
-             "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.default"}
+             "CLOUDFLARE_API_USER_SERVICE_KEY": "", "CLOUDFLARE_BASE_URL": ""}
 
 PYTHONS = [pytest.param(sys.executable, id="sdk-installed")]
 if os.environ.get("CLOUDFLARE_SDK4_PYTHON"):

@@ -120,7 +120,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("role,variables,message", BAD_INPUTS, ids=[f"{r}-{next(iter(v))}" for r, v, _ in BAD_INPUTS])
+@pytest.mark.parametrize("role,variables,message", BAD_INPUTS, ids=[f"{case[0]}-{next(iter(case[1]))}" for case in BAD_INPUTS])
 def test_bad_input_fails_before_any_change(run_ansible, tmp_path, role, variables, message):
     play = [{
         "name": "Apply a role with bad input",

@@ -220,7 +220,7 @@ class CloudflareAPIServer(object):
         with self.lock:
             state = self.records[zone_id]
             record = self._build(zone_id, body, None, full=True)
-            self._check_conflicts(state, record)
+            self._check_conflicts(zone_id, state, record)
             state[record["id"]] = record
             return copy.deepcopy(record)
 
@@ -419,7 +419,7 @@ class CloudflareAPIServer(object):
             zones = [z for z in self.zones.values() if token["zones"] is None or z["id"] in token["zones"]]
         name = _q(query, "name")
         if name is not None:
-            op, _, operand = name.partition(":") if ":" in name else ("equal", "", name)
+            op, operand = name.split(":", 1) if ":" in name else ("equal", name)
             operand = operand.lower()
             tests = {
                 "equal": lambda z: z["name"] == operand, "not_equal": lambda z: z["name"] != operand,
@@ -610,12 +610,15 @@ class CloudflareAPIServer(object):
     def _identity(record):
         return (record["name"], record["type"], record["content"], record.get("priority"))
 
-    def _check_conflicts(self, state, record):
+    def _check_conflicts(self, zone_id, state, record):
+        apex = self.zones[zone_id]["name"]
         for other in state.values():
             if other["id"] == record["id"] or other["name"] != record["name"]:
                 continue
             if self._identity(other) == self._identity(record):
                 raise APIError(400, 81058, "An identical record already exists.")
+            if record["name"] == apex and not (record["type"] == other["type"] == "CNAME"):
+                continue  # CNAME flattening: a CNAME at the apex can sit beside other types
             if record["type"] == "CNAME" or other["type"] == "CNAME":
                 if record["type"] in PROXIABLE and other["type"] in PROXIABLE:
                     raise APIError(400, 81053, "An A, AAAA, or CNAME record with that host already exists.")
@@ -635,7 +638,7 @@ class CloudflareAPIServer(object):
             record["id"] = record_id
         else:
             record = self._build(zone_id, body, None, full=True)
-        self._check_conflicts(state, record)
+        self._check_conflicts(zone_id, state, record)
         state[record["id"]] = record
         return record
 

@@ -190,6 +190,13 @@ def test_cname_beside_other_types_is_rejected_unless_they_go_away():
     assert len(cf.build_record_sets(params(records=records), ZONE)) == 2
 
 
+def test_cname_at_the_apex_may_sit_beside_other_types():
+    records = [dict(name="@", type="CNAME", values=["pages.example.net"]), dict(name="@", type="MX", values=["10 mx.example.net"])]
+    sets = cf.build_record_sets(params(records=records), ZONE)
+    existing = [rec("example.com", "TXT", '"v=spf1 -all"')]
+    assert not cf.plan_changes(sets, existing, ZONE).conflicts
+
+
 def test_same_name_and_type_twice_is_rejected():
     records = [dict(name="www", type="A", values=["192.0.2.1"]), dict(name="www.example.com.", type="A", values=["192.0.2.2"])]
     with pytest.raises(cf.InvalidInput, match="both describe www.example.com A"):
@@ -360,7 +367,7 @@ def test_backoff_without_retry_after_doubles():
 
 def test_rate_limit_that_persists_fails_clearly():
     api, sleeps = make_api(max_retries=2)
-    call = Script(*[status_error(429, 971, "Please wait", headers={"Retry-After": "1"}) for _ in range(3)])
+    call = Script(*[status_error(429, 971, "Please wait", headers={"Retry-After": "1"}) for _attempt in range(3)])
     with pytest.raises(cf.CloudflareError) as info:
         api._call("reading DNS records", cf.PERM_DNS_READ, call)
     assert call.calls == 3 and sleeps == [1.0, 1.0]
