@@ -6,6 +6,14 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 declare -a names=() secs=()
+# Once, during development, /dev/null on this machine was found replaced by a symlink
+# to a pipe while tests and other work ran side by side (cause not found), which breaks
+# podman. Check it before the run and after every stage, so a stage that does it is named.
+devnull_ok() { [ -c /dev/null ]; }
+if ! devnull_ok; then
+  echo "error: /dev/null is not a character device here; restore it: rm -f /dev/null && mknod -m 666 /dev/null c 1 3" >&2
+  exit 1
+fi
 stage() {
   local name=$1; shift
   echo
@@ -13,6 +21,10 @@ stage() {
   local start=$SECONDS
   "$@"
   names+=("$name"); secs+=($((SECONDS - start)))
+  if ! devnull_ok; then
+    echo "error: /dev/null was replaced during stage '$name'" >&2
+    exit 1
+  fi
 }
 report() {
   echo
