@@ -1,0 +1,345 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: infra.k3s maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: tailscale_up
+short_description: Join a node to a tailnet with the wanted settings, deciding from the daemon's real state
+version_added: 0.1.0
+description:
+  - Reads C(tailscale status --json) and C(tailscale debug prefs) and compares them with the wanted settings.
+    No marker or hash file is kept: the daemon's state is the truth.
+  - Not logged in, it runs C(tailscale up --reset) with the auth key and every wanted flag.
+  - Logged in, with only settings that C(tailscale set) changes differing (hostname, SSH, routes, DNS,
+    shields up, advertised routes, operator), it runs C(tailscale set); no auth key is needed.
+  - Logged in, with the advertised tags or the login server differing, it re-authenticates with
+    C(tailscale up --reset --force-reauth) and the auth key, and warns that SSH sessions over the tailnet may drop.
+  - Logged in and stopped (after C(tailscale down)), it runs C(tailscale up --reset) without a key.
+  - With nothing differing it changes nothing and needs no auth key.
+  - Settings are always given in full, with C(--reset), so removing an option converges instead of failing with
+    Tailscale's I(requires mentioning all non-default flags) error.
+  - The auth key is written to a file of mode 0600 in a private directory, passed as C(--auth-key=file:<path>)
+    and removed afterwards; it never appears on a command line.
+  - After a change it waits until the backend is C(Running) with an IPv4 address, or fails after O(timeout) seconds.
+author:
+  - infra.k3s maintainers (@infra-k3s)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode nothing runs but the two read commands; on a host without Tailscale it reports a change.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  authkey:
+    description:
+      - Auth key (C(tskey-auth-...)), OAuth client secret (C(tskey-client-...)) or Headscale pre-auth key.
+      - Needed only when the node must log in or re-authenticate.
+    type: str
+  ephemeral:
+    description:
+      - For an OAuth client secret, whether the node is ephemeral (removed when it goes offline).
+      - Ignored for auth keys, whose attributes were chosen when the key was made.
+    type: bool
+    default: false
+  preauthorized:
+    description:
+      - For an OAuth client secret, whether the node skips device approval.
+    type: bool
+    default: true
+  hostname:
+    description:
+      - Name of the node on the tailnet (first label of its MagicDNS name). Empty means the OS host name.
+    type: str
+    default: ""
+  tags:
+    description:
+      - Tags the node advertises, like V(tag:k3s-server). Changing them needs a re-authentication.
+    type: list
+    elements: str
+    default: []
+  ssh:
+    description: Run Tailscale SSH on the node.
+    type: bool
+    default: false
+  accept_routes:
+    description: Accept subnet routes advertised by other nodes.
+    type: bool
+    default: false
+  accept_dns:
+    description: Let Tailscale manage the node's DNS (MagicDNS).
+    type: bool
+    default: true
+  shields_up:
+    description: Refuse incoming connections over the tailnet.
+    type: bool
+    default: false
+  advertise_routes:
+    description: Subnet routes the node advertises, in CIDR form.
+    type: list
+    elements: str
+    default: []
+  operator:
+    description: Local user allowed to operate Tailscale without root.
+    type: str
+    default: ""
+  login_server:
+    description:
+      - Control server URL, for Headscale or a mirror. Empty means Tailscale's (V(https://controlplane.tailscale.com)).
+    type: str
+    default: ""
+  extra_args:
+    description:
+      - Further flags for C(tailscale up), like V(--advertise-exit-node). They are used when the node logs in or
+        re-authenticates; they are not compared with the node's state.
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description: Seconds to wait for the backend to be C(Running) with an address.
+    type: int
+    default: 120
+  binary:
+    description: Path or name of the C(tailscale) command.
+    type: str
+    default: tailscale
+  socket:
+    description: Path of tailscaled's socket, when not the default.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Join the tailnet as a K3s server
+  infra.k3s.tailscale_up:
+    authkey: "{{ vault_tailscale_authkey }}"
+    hostname: cp1
+    tags: [tag:k3s-master]
+    accept_dns: false
+  no_log: true
+  register: joined
+
+- name: Use a Headscale server
+  infra.k3s.tailscale_up:
+    authkey: "{{ vault_headscale_preauth_key }}"
+    login_server: https://headscale.example.com
+  no_log: true
+"""
+
+RETURN = r"""
+action:
+  description: What was done (or would be, in check mode).
+  returned: always
+  type: str
+  choices: [none, login, reauth, set, start, install]
+  sample: set
+differences:
+  description: Prefs fields that differed from the wanted settings.
+  returned: always
+  type: list
+  elements: str
+  sample: [RunSSH]
+tailscale:
+  description: The node as seen after the run (empty values in check mode before the first join).
+  returned: always
+  type: dict
+  contains:
+    ip:
+      description: IPv4 address on the tailnet.
+      type: str
+      sample: 100.101.1.10
+    ipv6:
+      description: IPv6 address on the tailnet.
+      type: str
+      sample: fd7a:115c:a1e0::a01
+    fqdn:
+      description: MagicDNS name, without the trailing dot.
+      type: str
+      sample: cp1.tail1234.ts.net
+    hostname:
+      description: Host name known to the tailnet.
+      type: str
+      sample: cp1
+    node_id:
+      description: Stable node ID.
+      type: str
+      sample: nAbC123CNTRL
+    tags:
+      description: Tags the node has.
+      type: list
+      elements: str
+      sample: [tag:k3s-master]
+    backend_state:
+      description: Backend state.
+      type: str
+      sample: Running
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.infra.k3s.plugins.module_utils.tailscale import (
+    TailscaleError,
+    command,
+    current_prefs,
+    facts,
+    key_with_attributes,
+    plan,
+    validate,
+    wanted_prefs,
+)
+
+NOT_RUNNING = "doesn't appear to be running"
+
+
+class Node:
+    """The local tailscale CLI."""
+
+    def __init__(self, module):
+        self.module = module
+        self.binary = module.get_bin_path(module.params["binary"]) if "/" not in module.params["binary"] else module.params["binary"]
+        self.socket = module.params["socket"]
+
+    def _base(self):
+        argv = [self.binary]
+        if self.socket:
+            argv.append("--socket=%s" % self.socket)
+        return argv
+
+    def read_json(self, *args):
+        rc, out, err = self.module.run_command(self._base() + list(args))
+        if rc != 0:
+            text = (err or out).strip()
+            if NOT_RUNNING in text or "failed to connect" in text:
+                raise TailscaleError("tailscaled is not running or its socket cannot be reached: %s" % text)
+            raise TailscaleError("tailscale %s failed (rc=%s): %s" % (" ".join(args), rc, text))
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            raise TailscaleError("tailscale %s did not print JSON: %s" % (" ".join(args), exc))
+
+    def status(self):
+        return self.read_json("status", "--json", "--peers=false")
+
+    def prefs(self):
+        return self.read_json("debug", "prefs")
+
+
+def run_action(module, node, action):
+    params = module.params
+    key_dir = None
+    try:
+        key_path = None
+        if action in ("login", "reauth"):
+            if not params["authkey"]:
+                raise TailscaleError(
+                    "the node must %s but no auth key was given (tailscale_authkey)"
+                    % ("log in" if action == "login" else "re-authenticate to change its tags or login server"))
+            key_dir = tempfile.mkdtemp(prefix="infra-k3s-tailscale-")
+            os.chmod(key_dir, 0o700)
+            key_path = os.path.join(key_dir, "authkey")
+            descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(key_with_attributes(params["authkey"], params["ephemeral"], params["preauthorized"]))
+        argv = command(action, params, binary=node.binary, socket=node.socket, key_path=key_path)
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            raise TailscaleError("tailscale %s failed (rc=%s): %s" % (argv[1 if not node.socket else 2], rc, (err or out).strip()))
+    finally:
+        if key_dir:
+            shutil.rmtree(key_dir, ignore_errors=True)
+
+
+def wait_running(module, node):
+    deadline = time.monotonic() + max(module.params["timeout"], 1)
+    status = {}
+    while True:
+        status = node.status()
+        state = status.get("BackendState")
+        if state == "Running" and facts(status)["ip"]:
+            return status
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    state = status.get("BackendState")
+    if state == "NeedsMachineAuth":
+        raise TailscaleError("the node waits for device approval in the tailnet's admin console; "
+                             "use a pre-authorized auth key (or preauthorized=true for OAuth client secrets)")
+    raise TailscaleError("timed out after %ss waiting for Tailscale to be Running with an address (state: %s)"
+                         % (module.params["timeout"], state))
+
+
+def run(module):
+    params = module.params
+    errors = validate(params)
+    if errors:
+        raise TailscaleError("; ".join(errors))
+    node = Node(module)
+    if not node.binary or not os.path.exists(node.binary):
+        if module.check_mode:
+            return dict(changed=True, action="install", differences=[], tailscale={})
+        raise TailscaleError("the tailscale command was not found (%s); install the tailscale package first" % params["binary"])
+    status = node.status()
+    prefs = node.prefs()
+    action, differences = plan(status, prefs, params)
+    result = dict(changed=action != "none", action=action, differences=differences, tailscale=facts(status))
+    if module._diff and action != "none":
+        before = current_prefs(prefs)
+        before["LoggedIn"] = action != "login"
+        after = wanted_prefs(params)
+        after["LoggedIn"] = True
+        result["diff"] = dict(before=before, after=after)
+    if action == "reauth":
+        module.warn("tailscale on this node re-authenticates to change %s; SSH sessions over the tailnet may drop"
+                    % ", ".join(field for field in differences if field in ("AdvertiseTags", "ControlURL")))
+    if module.check_mode:
+        return result
+    if action != "none":
+        run_action(module, node, action)
+    if action != "none" or status.get("BackendState") != "Running" or not facts(status)["ip"]:
+        status = wait_running(module, node)
+        result["tailscale"] = facts(status)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            authkey=dict(type="str", no_log=True),
+            ephemeral=dict(type="bool", default=False),
+            preauthorized=dict(type="bool", default=True),
+            hostname=dict(type="str", default=""),
+            tags=dict(type="list", elements="str", default=[]),
+            ssh=dict(type="bool", default=False),
+            accept_routes=dict(type="bool", default=False),
+            accept_dns=dict(type="bool", default=True),
+            shields_up=dict(type="bool", default=False),
+            advertise_routes=dict(type="list", elements="str", default=[]),
+            operator=dict(type="str", default=""),
+            login_server=dict(type="str", default=""),
+            extra_args=dict(type="list", elements="str", default=[]),
+            timeout=dict(type="int", default=120),
+            binary=dict(type="str", default="tailscale"),
+            socket=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except TailscaleError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()
