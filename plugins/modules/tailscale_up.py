@@ -12,7 +12,7 @@ short_description: Join a node to a tailnet with the wanted settings, deciding f
 version_added: 0.1.0
 description:
   - Reads C(tailscale status --json) and C(tailscale debug prefs) and compares them with the wanted settings.
-    No marker or hash file is kept: the daemon's state is the truth.
+    No marker or hash file is kept; the daemon's state is the truth.
   - Not logged in, it runs C(tailscale up --reset) with the auth key and every wanted flag.
   - Logged in, with only settings that C(tailscale set) changes differing (hostname, SSH, routes, DNS,
     shields up, advertised routes, operator), it runs C(tailscale set); no auth key is needed.

@@ -16,7 +16,8 @@ need_root() {
   fi
 }
 
-APT_PACKAGES=(podman runc debootstrap uidmap iptables openssh-client python3-venv git bc shellcheck)
+# gpg and dpkg-dev build the stand-in tailscale packages' signed apt repository (tests/lab/tailnet/).
+APT_PACKAGES=(podman runc debootstrap uidmap iptables iproute2 openssh-client python3-venv git bc shellcheck gpg gpgv dpkg-dev)
 
 system() {
   local missing=()
