@@ -8,11 +8,19 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/tests/lab/containers.conf}
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$root/.collections}
-export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1
+export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1 ANSIBLE_PYTHON_INTERPRETER=auto_silent
+# The inventory plugin's credentials: a test API key of the stand-in control service.
+TAILSCALE_API_KEY=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_keys"][0])' "$root/tests/lab/tailnet/lab-tailnet.json")
+export TAILSCALE_API_KEY
 inventory=$root/tests/lab/inventory
 state=$root/.lab
 network=infra-k3s-lab
 subnet=10.213.42.0/24
+# The stand-in tailnet (tests/lab/tailnet/) listens on the network's gateway.
+tailnet_dir=$root/tests/lab/tailnet
+tailnet_state=$state/tailnet
+tailnet_url=http://10.213.42.1:8488
+tailnet_config=$tailnet_dir/lab-tailnet.json
 # name image address
 hosts=(
   "lab-cp1 bookworm 10.213.42.11"
@@ -55,26 +63,48 @@ up() {
     done
   done
 
+  tailnet_up
+
   echo "lab: ansible-playbook infra.k3s.bootstrap -i tests/lab/inventory/"
   ansible-playbook infra.k3s.bootstrap -i "$inventory/"
   echo "lab: ansible-playbook infra.k3s.site -i tests/lab/inventory/"
   ansible-playbook infra.k3s.site -i "$inventory/" "$@"
+  echo "lab: the tailnet through the infra.k3s.tailscale inventory plugin (tests/lab/inventory/lab.tailscale.yml)"
+  ansible-inventory -i "$inventory/lab.tailscale.yml" --graph
+  echo "lab: a command over SSH to each node's Tailscale IP (SSH_CONNECTION: client, port, server, port)"
+  ansible -i "$inventory/" k3s_cluster -m ansible.builtin.command -a 'printenv SSH_CONNECTION'
   report
+}
+
+# The stand-in tailnet: a signed apt repository with the stand-in tailscale package, the
+# control service, and this host joined as the controller (interface ts-lab).
+tailnet_up() {
+  mkdir -p "$tailnet_state"
+  chmod 0700 "$tailnet_state"
+  "$tailnet_dir/build-repo.sh" "$tailnet_state/repo"
+  "$tailnet_dir/services.sh" start --dir "$tailnet_state/control" --listen "${tailnet_url#http://}" \
+    --config "$tailnet_config" --pkgs "$tailnet_state/repo"
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["auth_keys"][0]["key"])' "$tailnet_config" \
+    >"$tailnet_state/controller.key"
+  chmod 0600 "$tailnet_state/controller.key"
+  echo "lab: this host joins the tailnet as the controller"
+  "$tailnet_dir/host-node.sh" start --dir "$tailnet_state/host" --tun ts-lab --login-server "$tailnet_url" \
+    --authkey-file "$tailnet_state/controller.key" --hostname lab-controller --tags tag:lab-controller
 }
 
 report() {
   echo
   echo "lab: what was built (read over SSH from each host)"
-  printf '  %-12s %-15s %-31s %-10s %s\n' HOST ADDRESS OS FIREWALL "OPEN TO THE PUBLIC"
+  printf '  %-12s %-15s %-15s %-31s %-10s %s\n' HOST ADDRESS TAILSCALE OS FIREWALL "OPEN TO THE PUBLIC"
   local name release addr
   for entry in "${hosts[@]}"; do
     read -r name release addr <<<"$entry"
     ssh -q -i "$state/ssh/id_ed25519" -o BatchMode=yes -o UserKnownHostsFile="$state/ssh/known_hosts" \
       -o StrictHostKeyChecking=accept-new "root@$addr" \
       ". /etc/os-release; ufw status | awk '/^Status/{s=\$2} /ALLOW/ && \$2==\"ALLOW\" && \$3==\"Anywhere\"{p=p\$1\" \"} END{printf \"%s|%s\", s, p}' > /tmp/.lab-fw; \
-       printf '%s|%s\n' \"\$PRETTY_NAME\" \"\$(cat /tmp/.lab-fw)\"" |
-      while IFS='|' read -r os fw public; do
-        printf '  %-12s %-15s %-31s %-10s %s\n' "$name" "$addr" "$os" "$fw" "$public"
+       printf '%s|%s|%s\n' \"\$(tailscale ip -4 2>/dev/null || echo -)\" \"\$PRETTY_NAME\" \"\$(cat /tmp/.lab-fw)\"" |
+      while IFS='|' read -r tsip os fw public; do
+        printf '  %-12s %-15s %-15s %-31s %-10s %s\n' "$name" "$addr" "$tsip" "$os" "$fw" "$public"
       done
   done
   echo "  admin user: k3sadmin (key: .lab/ssh/id_ed25519), e.g. ssh -i .lab/ssh/id_ed25519 k3sadmin@10.213.42.11"
@@ -89,6 +119,11 @@ down() {
       echo "lab: removed $name"
     fi
   done
+  if [ -d "$tailnet_state" ]; then
+    "$tailnet_dir/host-node.sh" stop --dir "$tailnet_state/host" || true
+    "$tailnet_dir/services.sh" stop --dir "$tailnet_state/control" || true
+    rm -rf "$tailnet_state"
+  fi
   podman network rm "$network" >/dev/null 2>&1 || true
   rm -f "$state/ssh/known_hosts"
 }
