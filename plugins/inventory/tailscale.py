@@ -164,6 +164,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/ansible/tailscale
 cache_timeout: 600
 
+---
 # oauth.tailscale.yml: an OAuth client (TAILSCALE_OAUTH_CLIENT_ID and TAILSCALE_OAUTH_CLIENT_SECRET)
 # and a named tailnet, with the MagicDNS name as ansible_host.
 plugin: infra.k3s.tailscale
@@ -173,6 +174,7 @@ keyed_groups:
   - key: tailscale_os
     prefix: platform
 
+---
 # local.tailscale.yml: what `tailscale status --json` on the controller shows (works with headscale).
 plugin: infra.k3s.tailscale
 backend: local
