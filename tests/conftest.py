@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Read-only contract data shared by the project (Velero CRDs, Tailscale JSON shapes).
-CONTRACTS = PROJECT_ROOT.parent / "shared" / "contracts"
-VENV_BIN = Path(sys.executable).parent
+from support.paths import CONTRACTS, PROJECT_ROOT, VENV_BIN  # noqa: F401  pylint: disable=unused-import
 
 
 @pytest.fixture(scope="session")

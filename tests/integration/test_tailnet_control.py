@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for conftest's CONTRACTS
-from conftest import CONTRACTS  # noqa: E402  pylint: disable=wrong-import-position
+sys.path.insert(0, str(HERE.parent))  # tests/, for support.paths
+from support.paths import CONTRACTS  # noqa: E402  pylint: disable=wrong-import-position
 
 LAB = HERE.parent / "lab" / "tailnet"
 CONTROL = LAB / "control.py"
