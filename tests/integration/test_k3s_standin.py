@@ -1,0 +1,530 @@
+"""The lab's K3s stand-in: fake API server with the official client, and the `k3s` zipapp (server/agent/kubectl)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic import DynamicClient
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/, for support.k3s_standin
+from support.k3s_standin import apiserver, yamlish  # noqa: E402
+
+PROJECT_ROOT = HERE.parent.parent
+VELERO = PROJECT_ROOT.parent / "shared" / "contracts" / "velero"
+BUILD = PROJECT_ROOT / "tests" / "lab" / "k3s" / "build-release.sh"
+VERSION = "v1.31.4+k3s1"
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A library-started API server with Velero's Backup CRD."""
+    handle = apiserver.start_server(tmp_path_factory.mktemp("api"), crds=[VELERO / "velero.io_backups.yaml"], heartbeat_grace=2.0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    """An official-client ApiClient from the written kubeconfig."""
+    return config.new_client_from_config(server.kubeconfig_path)
+
+
+def status_of(exc: ApiException) -> dict:
+    """The Status body of an API error."""
+    return json.loads(exc.body)
+
+
+CORE_KINDS = [
+    ("namespace", None, {"metadata": {"name": "ns-crud"}}),
+    ("node", None, {"metadata": {"name": "node-crud"}}),
+    ("pod", "default", {"metadata": {"name": "pod-crud"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+    ("service", "default", {"metadata": {"name": "svc-crud"}, "spec": {"ports": [{"port": 80}]}}),
+    ("secret", "default", {"metadata": {"name": "secret-crud"}, "stringData": {"a": "b"}}),
+    ("config_map", "default", {"metadata": {"name": "cm-crud"}, "data": {"a": "b"}}),
+    ("persistent_volume", None, {"metadata": {"name": "pv-crud"},
+                                 "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp"}}}),
+    ("persistent_volume_claim", "default", {"metadata": {"name": "pvc-crud"},
+                                            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+]
+
+
+@pytest.mark.parametrize("kind,namespace,body", CORE_KINDS, ids=[k[0] for k in CORE_KINDS])
+def test_core_crud(api, kind, namespace, body):
+    """Create/read/list/patch/replace/delete through CoreV1Api for each core kind."""
+    core = client.CoreV1Api(api)
+    scope = "namespaced_" if namespace else ""
+    args = (namespace,) if namespace else ()
+    name = body["metadata"]["name"]
+    created = getattr(core, f"create_{scope}{kind}")(*args, body)
+    assert created.metadata.uid and created.metadata.resource_version and created.metadata.creation_timestamp
+    got = getattr(core, f"read_{scope}{kind}")(name, *args)
+    assert got.metadata.uid == created.metadata.uid
+    listed = getattr(core, f"list_{scope}{kind}")(*args)
+    assert name in [i.metadata.name for i in listed.items]
+    patched = getattr(core, f"patch_{scope}{kind}")(name, *args, {"metadata": {"labels": {"patched": "yes"}}})
+    assert patched.metadata.labels["patched"] == "yes"
+    assert int(patched.metadata.resource_version) > int(created.metadata.resource_version)
+    patched.metadata.labels["replaced"] = "yes"
+    replaced = getattr(core, f"replace_{scope}{kind}")(name, *args, patched)
+    assert replaced.metadata.labels == {**patched.metadata.labels} or replaced.metadata.labels["replaced"] == "yes"
+    getattr(core, f"delete_{scope}{kind}")(name, *args)
+    with pytest.raises(ApiException) as err:
+        getattr(core, f"read_{scope}{kind}")(name, *args)
+    assert err.value.status == 404
+    if kind == "secret":
+        assert created.data == {"a": "Yg=="}
+
+
+def test_apps_crud(api):
+    """Deployments and DaemonSets through AppsV1Api (status filled like a finished rollout)."""
+    apps = client.AppsV1Api(api)
+    template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    dep = apps.create_namespaced_deployment("default", {"metadata": {"name": "dep"}, "spec": {
+        "replicas": 2, "selector": {"matchLabels": {"app": "x"}}, "template": template}})
+    assert dep.status.ready_replicas == 2 and dep.metadata.generation == 1
+    dep = apps.patch_namespaced_deployment("dep", "default", {"spec": {"replicas": 3}})
+    assert dep.metadata.generation == 2 and dep.status.ready_replicas == 3 and dep.status.observed_generation == 2
+    apps.create_namespaced_daemon_set("default", {"metadata": {"name": "ds"}, "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": template}})
+    assert [d.metadata.name for d in apps.list_daemon_set_for_all_namespaces().items] == ["ds"]
+    with pytest.raises(ApiException) as err:
+        apps.create_namespaced_deployment("default", {"metadata": {"name": "bad"}, "spec": {"template": template}})
+    assert err.value.status == 422 and status_of(err.value)["reason"] == "Invalid"
+    apps.delete_namespaced_deployment("dep", "default")
+    apps.delete_namespaced_daemon_set("ds", "default")
+
+
+def test_conflicts_and_errors(api):
+    """409 on stale resourceVersion and AlreadyExists; 404 Status shape; missing namespace."""
+    core = client.CoreV1Api(api)
+    first = core.create_namespaced_config_map("default", {"metadata": {"name": "conflict"}, "data": {"v": "1"}})
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "conflict"}})
+    body = status_of(err.value)
+    assert err.value.status == 409 and body["reason"] == "AlreadyExists" and body["kind"] == "Status"
+    assert body["details"] == {"name": "conflict", "group": "", "kind": "configmaps"}
+    core.patch_namespaced_config_map("conflict", "default", {"data": {"v": "2"}})
+    first.data = {"v": "stale"}
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("conflict", "default", first)
+    assert err.value.status == 409 and status_of(err.value)["reason"] == "Conflict"
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_config_map("conflict", "default", {"metadata": {"resourceVersion": first.metadata.resource_version}})
+    assert err.value.status == 409
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_config_map("nope", "default")
+    body = status_of(err.value)
+    assert body["code"] == 404 and body["reason"] == "NotFound" and body["message"] == 'configmaps "nope" not found'
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("missing-ns", {"metadata": {"name": "x"}})
+    assert err.value.status == 404 and 'namespaces "missing-ns" not found' in status_of(err.value)["message"]
+
+
+def test_dry_run_selectors_json_patch(api):
+    """dryRun=All is not persisted; label and field selectors; json-patch."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map("default", {"metadata": {"name": "dry"}}, dry_run="All")
+    with pytest.raises(ApiException):
+        core.read_namespaced_config_map("dry", "default")
+    for idx, tier in enumerate(["web", "web", "db"]):
+        core.create_namespaced_config_map("default", {"metadata": {"name": f"sel{idx}", "labels": {"tier": tier, "idx": str(idx)}}})
+
+    def names(**kw):
+        return sorted(i.metadata.name for i in core.list_namespaced_config_map("default", **kw).items)
+
+    assert names(label_selector="tier=web") == ["sel0", "sel1"]
+    assert names(label_selector="tier!=web,idx") == ["sel2"]
+    assert names(label_selector="tier in (db, other)") == ["sel2"]
+    assert names(field_selector="metadata.name=sel1") == ["sel1"]
+    core.patch_namespaced_config_map("sel0", "default", [{"op": "add", "path": "/data", "value": {"k": "v"}}])
+    assert core.read_namespaced_config_map("sel0", "default").data == {"k": "v"}
+    core.delete_collection_namespaced_config_map("default", label_selector="tier")
+    assert names(label_selector="tier") == []
+
+
+def test_crd_custom_resources(api):
+    """Velero's Backup CRD: discovery, valid create, 422 on schema violation, pruning, status subresource."""
+    ext = client.ApiextensionsV1Api(api)
+    assert "backups.velero.io" in [c.metadata.name for c in ext.list_custom_resource_definition().items]
+    custom = client.CustomObjectsApi(api)
+    backup = {"apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": "nightly", "namespace": "default"},
+              "spec": {"ttl": "720h0m0s", "includedNamespaces": ["*"], "unknownField": 1}}
+    created = custom.create_namespaced_custom_object("velero.io", "v1", "default", "backups", backup)
+    assert "unknownField" not in created["spec"] and created["metadata"]["generation"] == 1
+    bad = dict(backup, metadata={"name": "bad", "namespace": "default"}, spec={"ttl": 5})
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object("velero.io", "v1", "default", "backups", bad)
+    body = status_of(err.value)
+    assert err.value.status == 422 and body["reason"] == "Invalid" and body["details"]["causes"][0]["field"] == "spec.ttl"
+    bad["spec"] = {"includedNamespaces": "notalist"}
+    with pytest.raises(ApiException):
+        custom.create_namespaced_custom_object("velero.io", "v1", "default", "backups", bad)
+    # Velero's Backup has no status subresource: status is written with the object itself
+    patched = custom.patch_namespaced_custom_object("velero.io", "v1", "default", "backups", "nightly",
+                                                    {"spec": {"ttl": "1h0m0s"}, "status": {"phase": "Completed"}})
+    assert patched["status"]["phase"] == "Completed" and patched["metadata"]["generation"] == 2
+    with pytest.raises(ApiException) as err:
+        custom.patch_namespaced_custom_object("velero.io", "v1", "default", "backups", "nightly", {"status": {"phase": "Bogus"}})
+    assert err.value.status == 422 and "supported values" in status_of(err.value)["message"]
+    # a CRD with the status subresource: status only changes through /status
+    ext.create_custom_resource_definition({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}}, "schema": {"openAPIV3Schema": {
+                     "type": "object", "properties": {"spec": {"type": "object", "required": ["size"], "properties": {"size": {"type": "integer"}}},
+                                                      "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}}}}]}})
+    widget = custom.create_cluster_custom_object("example.com", "v1", "widgets", {
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}, "status": {"ready": True}})
+    assert "status" not in widget
+    widget = custom.patch_cluster_custom_object("example.com", "v1", "widgets", "w", {"spec": {"size": 2}, "status": {"ready": True}})
+    assert "status" not in widget and widget["metadata"]["generation"] == 2
+    widget = custom.patch_cluster_custom_object_status("example.com", "v1", "widgets", "w", {"status": {"ready": True}, "spec": {"size": 9}})
+    assert widget["status"] == {"ready": True} and widget["spec"]["size"] == 2 and widget["metadata"]["generation"] == 2
+    with pytest.raises(ApiException) as err:
+        custom.create_cluster_custom_object("example.com", "v1", "widgets", {
+            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {}})
+    assert err.value.status == 422 and status_of(err.value)["details"]["causes"][0]["field"] == "spec.size"
+    dyn = DynamicClient(api)
+    resource = dyn.resources.get(api_version="velero.io/v1", kind="Backup")
+    assert [i.metadata.name for i in resource.get(namespace="default").items] == ["nightly"]
+    # a CRD registered at run time
+    crd = apiserver.load_crd_files([VELERO / "velero.io_schedules.yaml"])[0]
+    ext.create_custom_resource_definition(crd)
+    sched = custom.create_namespaced_custom_object("velero.io", "v1", "default", "schedules", {
+        "apiVersion": "velero.io/v1", "kind": "Schedule", "metadata": {"name": "daily"}, "spec": {"schedule": "0 1 * * *", "template": {}}})
+    assert sched["spec"]["schedule"] == "0 1 * * *"
+    ext.delete_custom_resource_definition("schedules.velero.io")
+    with pytest.raises(ApiException) as err:
+        custom.list_namespaced_custom_object("velero.io", "v1", "default", "schedules")
+    assert err.value.status == 404
+
+
+def test_nodes_cordon_eviction_heartbeat(api, server):
+    """Cordon via patch, taints, eviction deletes the pod, stale heartbeats turn Ready Unknown."""
+    core = client.CoreV1Api(api)
+    stamp = apiserver.now_iso()
+    core.create_node({"metadata": {"name": "w1", "labels": {"role": "worker"}}, "status": {
+        "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}]}})
+    node = core.patch_node("w1", {"spec": {"unschedulable": True, "taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]}})
+    assert node.spec.unschedulable is True and node.spec.taints[0].key == "k"
+    core.create_namespaced_pod("default", {"metadata": {"name": "victim"}, "spec": {"nodeName": "w1", "containers": [{"name": "c", "image": "x"}]}})
+    pods = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=w1").items
+    assert [p.metadata.name for p in pods] == ["victim"] and pods[0].status.phase == "Running"
+    core.create_namespaced_pod_eviction("victim", "default", {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "victim"}})
+    assert core.list_pod_for_all_namespaces(field_selector="spec.nodeName=w1").items == []
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        ready = [c for c in core.read_node("w1").status.conditions if c.type == "Ready"][0]
+        if ready.status == "Unknown":
+            break
+        time.sleep(0.3)
+    assert ready.status == "Unknown" and ready.reason == "NodeStatusUnknown"
+    assert any(t.key == "node.kubernetes.io/unreachable" for t in core.read_node("w1").spec.taints)
+    core.delete_node("w1")
+
+
+def test_discovery_and_watch(api, server):
+    """Discovery documents and a bounded watch stream."""
+    core = client.CoreV1Api(api)
+    assert client.VersionApi(api).get_code().git_version == VERSION
+    groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
+    assert {"apps", "apiextensions.k8s.io", "velero.io"} <= groups
+    resources = {r.name for r in core.get_api_resources().resources}
+    assert {"pods", "pods/eviction", "nodes/status", "configmaps"} <= resources
+    core.create_namespaced_config_map("default", {"metadata": {"name": "watched"}})
+    from kubernetes import watch  # pylint: disable=import-outside-toplevel
+    events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
+        core.list_namespaced_config_map, "default", field_selector="metadata.name=watched", timeout_seconds=1)]
+    assert events == [("ADDED", "watched")]
+
+
+def test_persistence(tmp_path):
+    """State survives a restart when persisted; the CA is reused."""
+    handle = apiserver.start_server(tmp_path, persist=True, crds=[VELERO / "velero.io_backups.yaml"])
+    core = client.CoreV1Api(config.new_client_from_config(handle.kubeconfig_path))
+    core.create_namespaced_config_map("default", {"metadata": {"name": "kept"}})
+    handle.stop()
+    state = tmp_path / "db" / "state.json"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    again = apiserver.start_server(tmp_path, persist=True)
+    try:
+        core = client.CoreV1Api(config.new_client_from_config(again.kubeconfig_path))
+        assert core.read_namespaced_config_map("kept", "default").metadata.name == "kept"
+        assert client.CustomObjectsApi(core.api_client).list_namespaced_custom_object("velero.io", "v1", "default", "backups")["items"] == []
+    finally:
+        again.stop()
+
+
+def test_unauthenticated_rejected(server):
+    """Requests without a valid token get 401 (except /cacerts and /ping)."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    import urllib.error  # pylint: disable=import-outside-toplevel
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    context = ssl.create_default_context(cafile=server.ca_path)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(server.url + "/readyz", context=context, timeout=5)  # nosec
+    assert err.value.code == 401
+    req = urllib.request.Request(server.url + "/readyz", headers={"Authorization": f"Bearer {server.token}"})
+    with urllib.request.urlopen(req, context=context, timeout=5) as resp:  # nosec
+        assert resp.read() == b"ok"
+    with urllib.request.urlopen(server.url + "/cacerts", context=context, timeout=5) as resp:  # nosec
+        assert resp.read().decode() == Path(server.ca_path).read_text(encoding="utf-8")
+
+
+def test_ansible_k8s_modules(server, run_ansible):
+    """kubernetes.core k8s / k8s_info work with the written kubeconfig."""
+    env = {"K8S_AUTH_KUBECONFIG": server.kubeconfig_path}
+    created = run_ansible("ansible", "localhost", "-m", "kubernetes.core.k8s", "-a",
+                          json.dumps({"state": "present", "definition": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "from-ansible"}}}),
+                          extra_env=env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "CHANGED" in created.stdout
+    cm = run_ansible("ansible", "localhost", "-m", "kubernetes.core.k8s", "-a", json.dumps({
+        "state": "present", "definition": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "from-ansible"},
+                                           "data": {"k": "v"}}}), extra_env=env)
+    assert cm.returncode == 0, cm.stdout + cm.stderr
+    info = run_ansible("ansible", "localhost", "-m", "kubernetes.core.k8s_info", "-a",
+                       "kind=ConfigMap namespace=from-ansible name=cm", extra_env=env)
+    assert info.returncode == 0, info.stdout + info.stderr
+    assert '"k": "v"' in info.stdout
+    again = run_ansible("ansible", "localhost", "-m", "kubernetes.core.k8s", "-a", json.dumps({
+        "state": "present", "definition": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "from-ansible"},
+                                           "data": {"k": "v"}}}), extra_env=env)
+    assert again.returncode == 0 and "CHANGED" not in again.stdout, again.stdout
+
+
+def test_yaml_subset_matches_pyyaml():
+    """The stdlib YAML reader parses the Velero CRDs like PyYAML."""
+    yaml = pytest.importorskip("yaml")
+    for path in sorted(VELERO.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert yamlish.load_all(text) == [d for d in yaml.safe_load_all(text) if d is not None], path.name
+
+
+# --- the k3s zipapp ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def k3s_bin(tmp_path_factory) -> Path:
+    """The zipapp built by build-release.sh (layout checked too)."""
+    out = tmp_path_factory.mktemp("release")
+    subprocess.run(["bash", str(BUILD), str(out), VERSION], check=True, capture_output=True, text=True)
+    binary = out / VERSION / "k3s"
+    sums = (out / VERSION / "sha256sum-amd64.txt").read_text(encoding="utf-8")
+    assert sums == f"{hashlib.sha256(binary.read_bytes()).hexdigest()}  k3s\n"
+    again = subprocess.run(["bash", str(BUILD), str(out), VERSION], check=True, capture_output=True, text=True)
+    assert "up to date" in again.stdout
+    return binary
+
+
+def k3s(binary: Path, *args, timeout=30, env=None) -> subprocess.CompletedProcess:
+    """Run the zipapp with the test's python (the lab runs it with /usr/bin/python3)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, str(binary), *args], capture_output=True, text=True, timeout=timeout, check=False, env=full_env)
+
+
+def spawn(binary: Path, *args, log: Path, env=None) -> subprocess.Popen:
+    """Start a long-running k3s process."""
+    with open(log, "w", encoding="utf-8") as handle:
+        return subprocess.Popen([sys.executable, str(binary), *args], stdout=handle, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, K3S_STANDIN_HEARTBEAT="1", **(env or {})))
+
+
+def wait_for(predicate, timeout=15.0):
+    """Poll until predicate() is truthy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_version(k3s_bin):
+    """k3s --version prints the stamped version and a go version."""
+    out = k3s(k3s_bin, "--version")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"k3s version {VERSION} (") and lines[1].startswith("go version go1.")
+    assert k3s(k3s_bin, "-v").stdout == out.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster(k3s_bin, tmp_path_factory):
+    """`k3s server` from a config.yaml in a temporary directory."""
+    root = tmp_path_factory.mktemp("k3s")
+    port = free_port()
+    cfg = root / "config.yaml"
+    cfg.write_text(f"""# like the role writes it
+bind-address: 127.0.0.1
+https-listen-port: {port}
+node-name: master-1
+node-ip: 10.9.0.1
+node-external-ip: 203.0.113.1
+node-label:
+  - "zone=a"
+node-taint:
+  - "CriticalAddonsOnly=true:NoExecute"
+tls-san: [k3s.lab.example]
+write-kubeconfig-mode: "0640"
+cluster-init: true
+disable: [traefik]
+flannel-iface: lo
+secrets-encryption: true
+token: lab-secret-token
+""", encoding="utf-8")
+    kubeconfig = root / "k3s.yaml"
+    proc = spawn(k3s_bin, "server", "--config", str(cfg), "--data-dir", str(root / "data"), "--write-kubeconfig", str(kubeconfig),
+                 log=root / "server.log")
+    try:
+        wait_for(lambda: kubeconfig.exists() and "up and running" in (root / "server.log").read_text(encoding="utf-8"))
+    except AssertionError:
+        proc.kill()
+        raise AssertionError((root / "server.log").read_text(encoding="utf-8"))
+    yield {"root": root, "port": port, "kubeconfig": kubeconfig, "data": root / "data", "proc": proc}
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_server_files(cluster):
+    """Token files (0600, K10 format with the CA hash), kubeconfig mode, logs without secrets."""
+    server_dir = cluster["data"] / "server"
+    ca_hash = hashlib.sha256((server_dir / "tls" / "server-ca.crt").read_bytes()).hexdigest()
+    token = (server_dir / "token").read_text(encoding="utf-8").strip()
+    agent_token = (server_dir / "agent-token").read_text(encoding="utf-8").strip()
+    assert token == f"K10{ca_hash}::server:lab-secret-token"
+    assert agent_token == f"K10{ca_hash}::node:lab-secret-token"
+    assert os.readlink(server_dir / "node-token") == "token"
+    for path in (server_dir / "token", server_dir / "agent-token"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cluster["kubeconfig"].stat().st_mode) == 0o640
+    kube = yamlish.load(cluster["kubeconfig"].read_text(encoding="utf-8"))
+    assert kube["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{cluster['port']}"
+    log = (cluster["root"] / "server.log").read_text(encoding="utf-8")
+    assert "lab-secret-token" not in log and 'level=info msg="Starting k3s' in log
+
+
+def test_server_api_and_node(cluster, k3s_bin):
+    """The kubeconfig works with the official client; /readyz; the server's own node."""
+    api = config.new_client_from_config(str(cluster["kubeconfig"]))
+    raw = api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
+    assert raw.data == b"ok"
+    node = client.CoreV1Api(api).read_node("master-1")
+    labels = node.metadata.labels
+    assert labels["node-role.kubernetes.io/control-plane"] == "true" and labels["node-role.kubernetes.io/master"] == "true"
+    assert labels["kubernetes.io/hostname"] == "master-1" and labels["zone"] == "a"
+    assert {(a.type, a.address) for a in node.status.addresses} >= {("InternalIP", "10.9.0.1"), ("ExternalIP", "203.0.113.1")}
+    assert [(t.key, t.value, t.effect) for t in node.spec.taints] == [("CriticalAddonsOnly", "true", "NoExecute")]
+    assert node.status.node_info.kubelet_version == VERSION
+    beat = [c for c in node.status.conditions if c.type == "Ready"][0].last_heartbeat_time
+    wait_for(lambda: [c for c in client.CoreV1Api(api).read_node("master-1").status.conditions if c.type == "Ready"][0].last_heartbeat_time > beat,
+             timeout=5)
+    deployments = {d.metadata.name for d in client.AppsV1Api(api).list_namespaced_deployment("kube-system").items}
+    assert "coredns" in deployments and "traefik" not in deployments
+    out = k3s(k3s_bin, "kubectl", "--kubeconfig", str(cluster["kubeconfig"]), "get", "--raw", "/readyz")
+    assert out.returncode == 0 and out.stdout.strip() == "ok"
+
+
+def test_agent_join_and_kubectl(cluster, k3s_bin):
+    """Agent with the agent token registers; kubectl get/cordon/drain/uncordon/delete; wrong token fails."""
+    kc = ["kubectl", "--kubeconfig", str(cluster["kubeconfig"])]
+    server_url = f"https://127.0.0.1:{cluster['port']}"
+    token = (cluster["data"] / "server" / "agent-token").read_text(encoding="utf-8").strip()
+    agent_cfg = cluster["root"] / "agent.yaml"
+    agent_cfg.write_text(f"server: {server_url}\ntoken-file: {cluster['data'] / 'server' / 'agent-token'}\nnode-name: worker-1\n"
+                         "node-ip: 10.9.0.2\nnode-label: [role=worker]\n", encoding="utf-8")
+    bad = k3s(k3s_bin, "agent", "--server", server_url, "--token", token.rsplit(":", 1)[0] + ":wrong", "--node-name", "intruder",
+              "--data-dir", str(cluster["root"] / "bad"), timeout=20)
+    assert bad.returncode != 0
+    assert 'level=fatal msg="Failed to validate connection to cluster at' in bad.stderr and "401 Unauthorized" in bad.stderr
+    bad_hash = k3s(k3s_bin, "agent", "--server", server_url, "--token", "K10" + "0" * 64 + "::node:x", "--node-name", "intruder",
+                   "--data-dir", str(cluster["root"] / "bad"), timeout=20)
+    assert bad_hash.returncode != 0 and "token CA hash does not match" in bad_hash.stderr
+    unreachable = k3s(k3s_bin, "agent", "--server", f"https://127.0.0.1:{free_port()}", "--token", token, "--node-name", "intruder",
+                      "--data-dir", str(cluster["root"] / "bad"), env={"K3S_STANDIN_CONNECT_TIMEOUT": "0"}, timeout=20)
+    assert unreachable.returncode != 0 and "failed to get CA certs" in unreachable.stderr
+    agent = spawn(k3s_bin, "agent", "--config", str(agent_cfg), "--data-dir", str(cluster["root"] / "agent"), log=cluster["root"] / "agent.log")
+    try:
+        def nodes():
+            out = k3s(k3s_bin, *kc, "get", "nodes", "-o", "json")
+            assert out.returncode == 0, out.stderr
+            return {n["metadata"]["name"]: n for n in json.loads(out.stdout)["items"]}
+        found = wait_for(lambda: "worker-1" in nodes() and nodes())
+        assert "intruder" not in found
+        worker = found["worker-1"]
+        assert {"type": "InternalIP", "address": "10.9.0.2"} in worker["status"]["addresses"]
+        assert worker["metadata"]["labels"]["role"] == "worker"
+        assert "node-role.kubernetes.io/control-plane" not in worker["metadata"]["labels"]
+        assert "lab-secret-token" not in json.dumps(worker) and "--node-label=role=worker" in worker["metadata"]["annotations"]["k3s.io/node-args"]
+        api = client.CoreV1Api(config.new_client_from_config(str(cluster["kubeconfig"])))
+        api.create_namespaced_pod("default", {"metadata": {"name": "app-1", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "1", "controller": True}]},
+            "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "x"}], "volumes": [{"name": "tmp", "emptyDir": {}}]}})
+        api.create_namespaced_pod("kube-system", {"metadata": {"name": "ds-1", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "2", "controller": True}]},
+            "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "x"}]}})
+        refused = k3s(k3s_bin, *kc, "drain", "worker-1", "--timeout=5s")
+        assert refused.returncode == 1 and "--ignore-daemonsets" in refused.stderr
+        drained = k3s(k3s_bin, *kc, "drain", "worker-1", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=10s")
+        assert drained.returncode == 0, drained.stderr
+        assert "evicting pod default/app-1" in drained.stdout and "node/worker-1 drained" in drained.stdout
+        assert [p.metadata.name for p in api.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-1").items] == ["ds-1"]
+        table = k3s(k3s_bin, *kc, "get", "nodes")
+        assert "Ready,SchedulingDisabled" in table.stdout and "control-plane,etcd,master" in table.stdout
+        assert k3s(k3s_bin, *kc, "uncordon", "worker-1").stdout == "node/worker-1 uncordoned\n"
+        assert k3s(k3s_bin, *kc, "cordon", "worker-1").stdout == "node/worker-1 cordoned\n"
+        assert api.read_node("worker-1").spec.unschedulable is True
+        path = k3s(k3s_bin, *kc, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")
+        assert path.stdout == "master-1 worker-1"
+        ready = k3s(k3s_bin, *kc, "wait", "--for=condition=Ready", "node/worker-1", "--timeout=5s")
+        assert ready.returncode == 0, ready.stderr
+        manifest = cluster["root"] / "cm.yaml"
+        manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: default\ndata:\n  key: |\n    multi\n    line\n",
+                            encoding="utf-8")
+        assert k3s(k3s_bin, *kc, "apply", "-f", str(manifest)).stdout == "configmap/applied created\n"
+        assert k3s(k3s_bin, *kc, "apply", "-f", str(manifest)).stdout == "configmap/applied unchanged\n"
+        assert api.read_namespaced_config_map("applied", "default").data == {"key": "multi\nline\n"}
+        assert k3s(k3s_bin, *kc, "delete", "node", "worker-1").stdout == 'node "worker-1" deleted\n'
+        time.sleep(1.5)  # heartbeats continue, but a deleted node is not re-created (kubelet behaviour)
+        missing = k3s(k3s_bin, *kc, "get", "node", "worker-1")
+        assert missing.returncode == 1 and 'Error from server (NotFound): nodes "worker-1" not found' in missing.stderr
+    finally:
+        agent.terminate()
+        agent.wait(10)
+
+
+def test_second_server_joins(cluster, k3s_bin, tmp_path):
+    """A server with `server:` + token joins: shares the CA, registers its node, forwards API requests."""
+    port = free_port()
+    token = (cluster["data"] / "server" / "token").read_text(encoding="utf-8").strip()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"server: https://127.0.0.1:{cluster['port']}\ntoken: {token}\nbind-address: 127.0.0.1\nhttps-listen-port: {port}\n"
+                   "node-name: master-2\nnode-ip: 10.9.0.3\n", encoding="utf-8")
+    kubeconfig = tmp_path / "k3s.yaml"
+    proc = spawn(k3s_bin, "server", "--config", str(cfg), "--data-dir", str(tmp_path / "data"), "-o", str(kubeconfig), log=tmp_path / "log")
+    try:
+        wait_for(lambda: "up and running" in (tmp_path / "log").read_text(encoding="utf-8") or proc.poll() is not None)
+        assert proc.poll() is None, (tmp_path / "log").read_text(encoding="utf-8")
+        assert (tmp_path / "data" / "server" / "token").read_text(encoding="utf-8").strip() == token
+        names = {n.metadata.name for n in client.CoreV1Api(config.new_client_from_config(str(kubeconfig))).list_node().items}
+        assert {"master-1", "master-2"} <= names
+    finally:
+        proc.terminate()
+        proc.wait(10)
