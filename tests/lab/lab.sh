@@ -73,6 +73,11 @@ up() {
   ansible-inventory -i "$inventory/lab.tailscale.yml" --graph
   echo "lab: a command over SSH to each node's Tailscale IP (SSH_CONNECTION: client, port, server, port)"
   ansible -i "$inventory/" k3s_cluster -m ansible.builtin.command -a 'printenv SSH_CONNECTION'
+  echo "lab: the cluster's nodes, through the fetched kubeconfig over the tailnet (.lab/kubeconfig)"
+  ANSIBLE_LOCALHOST_WARNING=false ansible localhost -m kubernetes.core.k8s_info -a "kind=Node kubeconfig=$state/kubeconfig" |
+    python3 -c 'import json, sys; text = sys.stdin.read(); data = json.loads(text[text.index("{"):]);
+[print("  %-12s %-16s %s" % (n["metadata"]["name"], [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"][0],
+ [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0])) for n in data["resources"]]'
   report
 }
 
@@ -82,6 +87,7 @@ tailnet_up() {
   mkdir -p "$tailnet_state"
   chmod 0700 "$tailnet_state"
   "$tailnet_dir/build-repo.sh" "$tailnet_state/repo"
+  "$root/tests/lab/k3s/build-release.sh" "$tailnet_state/repo/k3s"
   "$tailnet_dir/services.sh" start --dir "$tailnet_state/control" --listen "${tailnet_url#http://}" \
     --config "$tailnet_config" --pkgs "$tailnet_state/repo"
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["auth_keys"][0]["key"])' "$tailnet_config" \
@@ -125,7 +131,7 @@ down() {
     rm -rf "$tailnet_state"
   fi
   podman network rm "$network" >/dev/null 2>&1 || true
-  rm -f "$state/ssh/known_hosts"
+  rm -f "$state/ssh/known_hosts" "$state/kubeconfig"
 }
 
 case "${1:-}" in
