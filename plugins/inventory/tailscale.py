@@ -188,7 +188,6 @@ import datetime
 import email.utils
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -204,6 +203,7 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.infra.k3s.plugins.module_utils.tailscale import split_addresses
 
 
 DEFAULT_API_URL = "https://api.tailscale.com"
@@ -258,22 +258,6 @@ def parse_time(value):
     if parsed.year <= 1:
         return None
     return parsed
-
-
-def split_addresses(addresses):
-    """The first IPv4 and the first IPv6 address of a list, whatever their order (None when absent)."""
-    ipv4 = ipv6 = None
-    for item in addresses or []:
-        text = str(item).split("/", 1)[0].strip()
-        try:
-            addr = ipaddress.ip_address(text)
-        except ValueError:
-            continue
-        if addr.version == 4 and ipv4 is None:
-            ipv4 = str(addr)
-        elif addr.version == 6 and ipv6 is None:
-            ipv6 = addr.compressed
-    return ipv4, ipv6
 
 
 def group_suffix(text):

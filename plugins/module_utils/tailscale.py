@@ -162,20 +162,29 @@ def key_with_attributes(key, ephemeral, preauthorized):
     return key
 
 
+def split_addresses(addresses):
+    """The first IPv4 and the first IPv6 address of a list, whatever their order (None when absent).
+
+    Shared by the tailscale_up module and the infra.k3s.tailscale inventory plugin.
+    """
+    ipv4 = ipv6 = None
+    for item in addresses or []:
+        text = str(item).split("/", 1)[0].strip()
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if addr.version == 4 and ipv4 is None:
+            ipv4 = str(addr)
+        elif addr.version == 6 and ipv6 is None:
+            ipv6 = addr.compressed
+    return ipv4, ipv6
+
+
 def facts(status):
     """Facts of the node from `tailscale status --json`: addresses are parsed, not taken by position."""
     node = status.get("Self") or {}
-    addresses = status.get("TailscaleIPs") or node.get("TailscaleIPs") or []
-    ipv4 = ipv6 = None
-    for address in addresses:
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            continue
-        if parsed.version == 4 and ipv4 is None:
-            ipv4 = str(parsed)
-        elif parsed.version == 6 and ipv6 is None:
-            ipv6 = str(parsed)
+    ipv4, ipv6 = split_addresses(status.get("TailscaleIPs") or node.get("TailscaleIPs"))
     return {
         "ip": ipv4,
         "ipv6": ipv6,
