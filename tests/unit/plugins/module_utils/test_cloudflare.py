@@ -1,30 +1,13 @@
 """Unit tests of plugins/module_utils/cloudflare.py: normalisation, validation, planning, retries, client."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 
 import cloudflare as cloudflare_sdk
+from support.module_utils import load_module_utils
 
-ROOT = Path(__file__).resolve().parents[4]
-
-
-def _load():
-    name = "infra_k3s_module_utils_cloudflare"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "module_utils" / "cloudflare.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cf = _load()
+cf = load_module_utils("cloudflare")
 ZONE = "example.com"
 
 

@@ -1,29 +1,15 @@
 """Unit tests of plugins/module_utils/tailscale.py: the decision table, command lines and facts."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
-CONTRACTS = ROOT.parent / "shared" / "contracts" / "tailscale"
+from support.module_utils import load_module_utils
+from support.paths import CONTRACTS as ALL_CONTRACTS
 
-
-def _load():
-    name = "infra_k3s_module_utils_tailscale"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "module_utils" / "tailscale.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ts = _load()
+CONTRACTS = ALL_CONTRACTS / "tailscale"
+ts = load_module_utils("tailscale")
 
 # What `tailscale debug prefs` prints for a node that has never logged in (Linux defaults).
 FRESH_PREFS = {

@@ -1,0 +1,19 @@
+"""Load one of the collection's module_utils files by path, for unit tests that need no collection tree."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from support.paths import PROJECT_ROOT
+
+
+def load_module_utils(name: str):
+    """plugins/module_utils/<name>.py as a module (loaded once per test session)."""
+    module_name = "infra_k3s_module_utils_%s" % name
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, PROJECT_ROOT / "plugins" / "module_utils" / ("%s.py" % name))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
