@@ -1,0 +1,245 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: infra.k3s maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: velero_restore
+short_description: Restore a Velero backup, chosen by name or as the latest good backup of a schedule
+version_added: 1.0.0
+description:
+  - Creates a Velero C(Restore) (C(velero.io/v1)) from O(backup_name), or from the latest backup of O(schedule_name).
+  - With O(schedule_name), the module picks the backup the way Velero's server does for C(spec.scheduleName) (the latest
+    C(status.startTimestamp) among the V(Completed) backups labelled C(velero.io/schedule-name=<schedule>);
+    O(allow_partially_failed) admits V(PartiallyFailed) backups too), and creates the Restore with C(spec.backupName),
+    so the choice is explicit and returned in RV(backup_name).
+  - Refuses to start (and changes nothing) when the backup is not V(Completed) or V(PartiallyFailed), or when its
+    BackupStorageLocation is not V(Available), since Velero could not read the backup.
+  - With O(node_mapping), writes the ConfigMap C(change-pvc-node-selector-config) that Velero's
+    C(change-pvc-node-selector) restore action reads, so that volumes bound to a node (K3s C(local-path)) are restored onto
+    another one. The ConfigMap is made to hold exactly O(node_mapping).
+  - With O(name), a restore of that name that exists is returned as it is (C(changed=false)). Without O(name), each run
+    creates a new restore named C(<backup>-<YYYYMMDDHHMMSS>).
+  - With O(wait), waits until the restore reaches a terminal phase and fails the task unless it is V(Completed) (or
+    V(PartiallyFailed) with O(allow_partially_failed)).
+author:
+  - infra.k3s maintainers (@infra-k3s)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - infra.k3s.kubernetes
+  - infra.k3s.kubernetes.wait
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The Restore and the ConfigMap are sent with C(dryRun=All), so the API server validates them and nothing is created.
+  diff_mode:
+    support: full
+    details:
+      - The spec of the restore created and the data of the node mapping ConfigMap.
+  platform:
+    platforms: all
+  action_group:
+    support: full
+    membership:
+      - infra.k3s.velero
+options:
+  name:
+    description:
+      - Name of the restore. If not set, C(<backup>-<YYYYMMDDHHMMSS>) (UTC).
+    type: str
+  namespace:
+    description:
+      - Namespace Velero is installed in, where its objects live.
+    type: str
+    default: velero
+  backup_name:
+    description:
+      - The backup to restore. Exactly one of O(backup_name) and O(schedule_name) is required.
+    type: str
+  schedule_name:
+    description:
+      - Restore the latest V(Completed) backup of this schedule (also V(PartiallyFailed) ones with O(allow_partially_failed)).
+    type: str
+  included_namespaces:
+    description:
+      - Namespaces to restore (C(spec.includedNamespaces)); all those in the backup if not set.
+    type: list
+    elements: str
+  namespace_mapping:
+    description:
+      - Restore namespaces under other names, old name to new name (C(spec.namespaceMapping)).
+    type: dict
+  restore_pvs:
+    description:
+      - Whether to restore persistent volumes from snapshots (C(spec.restorePVs)); Velero decides if not set.
+    type: bool
+  existing_resource_policy:
+    description:
+      - What to do with resources that already exist in the cluster (C(spec.existingResourcePolicy)).
+      - V(none) leaves them alone, V(update) updates them to the backed up version.
+    type: str
+    choices: [none, update]
+  node_mapping:
+    description:
+      - Old node name to new node name, for volumes bound to a node (K3s C(local-path) PVCs carry the node in their
+        C(volume.kubernetes.io/selected-node) annotation).
+      - Written to the ConfigMap C(change-pvc-node-selector-config) in O(namespace), labelled C(velero.io/plugin-config)
+        and C(velero.io/change-pvc-node-selector=RestoreItemAction); its data is replaced by this mapping.
+    type: dict
+  allow_partially_failed:
+    description:
+      - Whether a V(PartiallyFailed) outcome counts as a success (with O(wait)), and whether O(schedule_name) may pick a
+        V(PartiallyFailed) backup.
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait until the restore reaches a terminal phase and fail the task unless it is V(Completed)
+        (or V(PartiallyFailed) with O(allow_partially_failed)).
+notes:
+  - Set the connection once for all Velero modules with C(module_defaults) and the action group C(group/infra.k3s.velero).
+seealso:
+  - module: infra.k3s.velero_backup
+  - module: infra.k3s.velero_backup_info
+  - name: Velero restore reference
+    description: What the fields of a Restore mean.
+    link: https://velero.io/docs/main/api-types/restore/
+"""
+
+EXAMPLES = r"""
+- name: Restore the latest good nightly backup and wait for it
+  infra.k3s.velero_restore:
+    kubeconfig: /etc/rancher/k3s/k3s.yaml
+    schedule_name: nightly
+    wait: true
+    wait_timeout: 3600
+  register: restore
+
+- name: Show which backup was used
+  ansible.builtin.debug:
+    msg: "Restored {{ restore.backup_name }} as {{ restore.restore.metadata.name }}"
+
+- name: Restore one namespace under another name, volumes of a dead node onto a new one
+  infra.k3s.velero_restore:
+    name: apps-to-staging
+    backup_name: apps-20250101020000
+    included_namespaces: [apps]
+    namespace_mapping:
+      apps: apps-staging
+    node_mapping:
+      worker1: worker4
+    existing_resource_policy: update
+    wait: true
+"""
+
+RETURN = r"""
+restore:
+  description: The Restore object as last read (in check mode, as the API server would create it).
+  returned: success
+  type: dict
+  sample:
+    apiVersion: velero.io/v1
+    kind: Restore
+    metadata: {name: nightly-20250101020000-20250102101500, namespace: velero}
+    spec: {backupName: nightly-20250101020000}
+    status: {phase: Completed, errors: 0, warnings: 2}
+backup_name:
+  description: The backup restored from (the one O(schedule_name) resolved to).
+  returned: success
+  type: str
+  sample: nightly-20250101020000
+backup:
+  description: The Backup object restored from.
+  returned: success
+  type: dict
+storage_location:
+  description: The BackupStorageLocation of the backup, as checked before starting.
+  returned: when a restore was created
+  type: dict
+node_mapping_configmap:
+  description: The node mapping ConfigMap as it now is.
+  returned: when O(node_mapping) is set and a restore was created
+  type: dict
+  sample:
+    metadata:
+      name: change-pvc-node-selector-config
+      labels: {velero.io/plugin-config: "", velero.io/change-pvc-node-selector: RestoreItemAction}
+    data: {worker1: worker4}
+phase:
+  description: The restore's C(status.phase) (V("") while Velero has not picked it up).
+  returned: success
+  type: str
+  sample: Completed
+error_count:
+  description: How many errors Velero counted (C(status.errors)).
+  returned: success
+  type: int
+  sample: 0
+warning_count:
+  description: How many warnings Velero counted (C(status.warnings)).
+  returned: success
+  type: int
+  sample: 2
+failure_reason:
+  description: Why the restore Failed (C(status.failureReason)).
+  returned: success
+  type: str
+  sample: ""
+validation_errors:
+  description: Why the restore FailedValidation (C(status.validationErrors)).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+progress:
+  description: C(status.progress), with C(itemsRestored) and C(totalItems).
+  returned: success
+  type: dict
+  sample: {itemsRestored: 80, totalItems: 80}
+status:
+  description: HTTP status of the failed API request, if one failed.
+  returned: failure
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.infra.k3s.plugins.module_utils.velero import (
+    EXISTING_RESOURCE_POLICIES,
+    execute,
+    run_restore,
+    velero_argument_spec,
+)
+
+
+def argument_spec():
+    return velero_argument_spec(
+        name=dict(type="str"),
+        backup_name=dict(type="str"),
+        schedule_name=dict(type="str"),
+        included_namespaces=dict(type="list", elements="str"),
+        namespace_mapping=dict(type="dict"),
+        restore_pvs=dict(type="bool"),
+        existing_resource_policy=dict(type="str", choices=EXISTING_RESOURCE_POLICIES),
+        node_mapping=dict(type="dict"),
+        allow_partially_failed=dict(type="bool", default=False),
+    )
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[["backup_name", "schedule_name", "name"]],
+        mutually_exclusive=[["backup_name", "schedule_name"]],
+        supports_check_mode=True,
+    )
+    execute(module, run_restore)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Unit tests of plugins/module_utils/velero.py and kubernetes.py: the waiter, Go durations, resolving a
+schedule's latest backup, namespace filters, merge patches, and every body builder validated against the
+openAPIV3Schema of Velero's CRD (../shared/contracts/velero) with jsonschema."""
+from __future__ import annotations
+
+import datetime
+import importlib
+
+import jsonschema
+import pytest
+import yaml
+
+from support.paths import CONTRACTS
+
+CRD_FILES = {"Backup": "velero.io_backups.yaml", "Restore": "velero.io_restores.yaml", "Schedule": "velero.io_schedules.yaml",
+             "BackupStorageLocation": "velero.io_backupstoragelocations.yaml",
+             "DeleteBackupRequest": "velero.io_deletebackuprequests.yaml"}
+
+
+@pytest.fixture(scope="module")
+def utils(collections_path):
+    """(velero, kubernetes) module_utils, imported as infra.k3s from the working tree."""
+    from ansible.plugins.loader import init_plugin_loader
+    init_plugin_loader([str(collections_path)])
+    velero = importlib.import_module("ansible_collections.infra.k3s.plugins.module_utils.velero")
+    kubernetes = importlib.import_module("ansible_collections.infra.k3s.plugins.module_utils.kubernetes")
+    return velero, kubernetes
+
+
+@pytest.fixture(scope="module")
+def velero(utils):
+    return utils[0]
+
+
+@pytest.fixture(scope="module")
+def k8s(utils):
+    return utils[1]
+
+
+def _nullable_to_jsonschema(schema):
+    """Kubernetes' `nullable: true` as JSON Schema (type also admits null); x-kubernetes-* keys are ignored by jsonschema."""
+    if isinstance(schema, dict):
+        out = {k: _nullable_to_jsonschema(v) for k, v in schema.items()}
+        if out.get("nullable") and "type" in out:
+            out["type"] = [out["type"], "null"]
+        if out.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        return out
+    if isinstance(schema, list):
+        return [_nullable_to_jsonschema(v) for v in schema]
+    return schema
+
+
+def _strict(schema):
+    """Also reject fields the CRD does not know (Kubernetes would prune them silently)."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@pytest.fixture(scope="module")
+def schemas():
+    result = {}
+    for kind, filename in CRD_FILES.items():
+        crd = yaml.safe_load((CONTRACTS / "velero" / filename).read_text())
+        (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+        schema = _strict(_nullable_to_jsonschema(version["schema"]["openAPIV3Schema"]))
+        schema["properties"]["metadata"] = {"type": "object"}
+        result[kind] = schema
+    return result
+
+
+def validate(schemas, body):
+    jsonschema.validate(body, schemas[body["kind"]])
+    assert body["apiVersion"] == "velero.io/v1"
+
+
+# ---------------------------------------------------------------------------------------
+# Body builders against the CRDs
+# ---------------------------------------------------------------------------------------
+
+BACKUP_PARAMS = dict(name="apps-1", namespace="velero", included_namespaces=["apps", "db"], excluded_namespaces=["kube-system"],
+                     label_selector={"tier": "db", "replicas": 3}, ttl="72h", storage_location="default", snapshot_volumes=False,
+                     default_volumes_to_fs_backup=True, include_cluster_resources=True)
+
+
+def test_backup_body(velero, schemas):
+    body = velero.backup_body(BACKUP_PARAMS)
+    validate(schemas, body)
+    assert body["metadata"] == {"name": "apps-1", "namespace": "velero"}
+    assert body["spec"] == {"includedNamespaces": ["apps", "db"], "excludedNamespaces": ["kube-system"],
+                            "labelSelector": {"matchLabels": {"tier": "db", "replicas": "3"}}, "ttl": "72h0m0s",
+                            "storageLocation": "default", "snapshotVolumes": False, "defaultVolumesToFsBackup": True,
+                            "includeClusterResources": True}
+    minimal = velero.backup_body({"name": "b", "namespace": "velero"})
+    validate(schemas, minimal)
+    assert minimal["spec"] == {}
+
+
+def test_bodies_reject_what_the_crd_would_prune(velero, schemas):
+    body = velero.backup_body(BACKUP_PARAMS)
+    body["spec"]["includeNamespaces"] = ["typo"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(schemas, body)
+
+
+def test_restore_body(velero, schemas):
+    body = velero.restore_body("r1", "velero", "nightly-20250101020000",
+                               dict(included_namespaces=["apps"], namespace_mapping={"apps": "apps-copy"}, restore_pvs=True,
+                                    existing_resource_policy="update"))
+    validate(schemas, body)
+    assert body["spec"] == {"backupName": "nightly-20250101020000", "includedNamespaces": ["apps"],
+                            "namespaceMapping": {"apps": "apps-copy"}, "restorePVs": True, "existingResourcePolicy": "update"}
+    validate(schemas, velero.restore_body("r2", "velero", "b", {}))
+
+
+def test_schedule_body(velero, schemas):
+    params = dict(BACKUP_PARAMS, name="nightly", schedule="0 2 * * *", paused=True, use_owner_references_in_backup=False)
+    body = velero.schedule_body(params)
+    validate(schemas, body)
+    assert body["spec"]["schedule"] == "0 2 * * *" and body["spec"]["paused"] is True
+    assert body["spec"]["useOwnerReferencesInBackup"] is False
+    assert body["spec"]["template"] == velero.backup_spec(BACKUP_PARAMS)
+    validate(schemas, velero.schedule_body({"name": "s", "namespace": "velero", "schedule": "@every 6h"}))
+
+
+def test_storage_location_body_r2(velero, schemas):
+    params = dict(name="default", namespace="velero", bucket="k3s", prefix="/prod/", provider="aws", r2_account_id="0123abcd",
+                  config={"checksumAlgorithm": "CRC32", "insecureSkipTLSVerify": False, "port": 9000}, s3_url=None,
+                  credential={"name": "cloud-credentials", "key": "cloud"}, default=True, access_mode="ReadOnly")
+    body = velero.bsl_body(params)
+    validate(schemas, body)
+    assert body["spec"] == {
+        "provider": "aws", "objectStorage": {"bucket": "k3s", "prefix": "prod"}, "default": True, "accessMode": "ReadOnly",
+        "credential": {"name": "cloud-credentials", "key": "cloud"},
+        "config": {"region": "auto", "s3ForcePathStyle": "true", "s3Url": "https://0123abcd.r2.cloudflarestorage.com",
+                   "checksumAlgorithm": "CRC32", "insecureSkipTLSVerify": "false", "port": "9000"}}
+    mirror = velero.bsl_body(dict(params, config=None, s3_url="https://0123abcd.eu.r2.cloudflarestorage.com", prefix=None))
+    validate(schemas, mirror)
+    assert mirror["spec"]["config"]["s3Url"] == "https://0123abcd.eu.r2.cloudflarestorage.com"
+    assert mirror["spec"]["config"]["checksumAlgorithm"] == "" and "prefix" not in mirror["spec"]["objectStorage"]
+    with pytest.raises(velero.InvalidInput, match="needs provider aws"):
+        velero.bsl_body(dict(params, provider="gcp"))
+
+
+def test_delete_backup_request_body(velero, schemas):
+    backup = {"metadata": {"name": "n" * 70, "uid": "1234"}}
+    body = velero.delete_request_body(backup, "velero")
+    validate(schemas, body)
+    assert body["spec"] == {"backupName": "n" * 70}
+    assert body["metadata"]["generateName"] == "n" * 70 + "-"
+    label = body["metadata"]["labels"]["velero.io/backup-name"]
+    assert len(label) == 63 and label.startswith("n" * 57)
+    assert body["metadata"]["labels"]["velero.io/backup-uid"] == "1234"
+
+
+def test_node_mapping_configmap(velero):
+    body = velero.node_mapping_configmap("velero", {"worker1": "worker4"})
+    assert body["metadata"] == {"name": "change-pvc-node-selector-config", "namespace": "velero",
+                                "labels": {"velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}}
+    assert body["data"] == {"worker1": "worker4"}
+
+
+# ---------------------------------------------------------------------------------------
+# Durations, patches
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("720h", "720h0m0s"), ("720h0m0s", "720h0m0s"), ("1.5h", "1h30m0s"), ("90m", "1h30m0s"), ("30s", "30s"), ("0", "0s"),
+    ("2m3.5s", "2m3.5s"), ("1500ms", "1.5s"), ("10ms", "10ms"), ("1h1s", "1h0m1s"), ("45m", "45m0s"),
+])
+def test_go_duration(velero, text, expected):
+    assert velero.go_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a week", "7d", "", "-1h", "1hour"])
+def test_go_duration_rejects(velero, text):
+    with pytest.raises(velero.InvalidInput):
+        velero.go_duration(text)
+
+
+def test_schedule_patch_keeps_unmanaged_and_equal_ttl(velero):
+    current = {"schedule": "0 2 * * *", "template": {"ttl": "168h", "includedNamespaces": ["apps"], "hooks": {"resources": []}}}
+    desired = velero.schedule_spec({"schedule": "0 2 * * *", "ttl": "168h0m0s", "included_namespaces": ["apps"]})
+    assert velero.schedule_patch(current, desired) == {}  # paused missing == false; 168h == 168h0m0s
+    desired = velero.schedule_spec({"schedule": "0 3 * * *", "ttl": "24h", "paused": True})
+    patch = velero.schedule_patch(current, desired)
+    assert patch == {"schedule": "0 3 * * *", "paused": True, "template": {"ttl": "24h0m0s", "includedNamespaces": None}}
+    after = velero.merge_patch(current, patch)
+    assert after["template"] == {"ttl": "24h0m0s", "hooks": {"resources": []}}
+
+
+def test_bsl_patch_is_exact_on_config(velero):
+    current = {"provider": "aws", "objectStorage": {"bucket": "b", "prefix": "old"}, "config": {"region": "auto", "profile": "x"},
+               "credential": {"name": "c", "key": "k"}}
+    desired = velero.bsl_spec({"bucket": "b", "provider": "aws", "config": {"region": "auto"}})
+    patch = velero.bsl_patch(current, desired)
+    assert patch == {"objectStorage": {"prefix": None}, "config": {"profile": None}, "credential": None}
+    assert velero.bsl_patch(velero.merge_patch(current, patch), desired) == {}
+
+
+# ---------------------------------------------------------------------------------------
+# Selection
+# ---------------------------------------------------------------------------------------
+
+def backup(name, phase, minutes_ago=None, schedule=None, **spec):
+    status = {"phase": phase}
+    if minutes_ago is not None:
+        when = datetime.datetime(2025, 1, 1, 12, 0, tzinfo=datetime.timezone.utc) - datetime.timedelta(minutes=minutes_ago)
+        status["startTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {"velero.io/schedule-name": schedule} if schedule else {}
+    return {"metadata": {"name": name, "labels": labels, "creationTimestamp": "2024-01-01T00:00:00Z"}, "spec": spec, "status": status}
+
+
+def test_latest_backup_like_velero(velero):
+    backups = [backup("nightly-1", "Completed", 120, "nightly"), backup("nightly-2", "Completed", 60, "nightly"),
+               backup("nightly-3", "PartiallyFailed", 10, "nightly"), backup("nightly-4", "Failed", 5, "nightly"),
+               backup("nightly-5", "InProgress", 1, "nightly"), backup("hourly-1", "Completed", 0, "hourly"),
+               backup("nightly-x", "Completed", None, "nightly")]
+    assert velero.latest_backup(backups, ["Completed"], "nightly")["metadata"]["name"] == "nightly-2"
+    assert velero.latest_backup(backups, ["Completed", "PartiallyFailed"], "nightly")["metadata"]["name"] == "nightly-3"
+    assert velero.latest_backup(backups, ["Completed"])["metadata"]["name"] == "hourly-1"
+    assert velero.latest_backup(backups, ["Completed"], "weekly") is None
+    # a fractional timestamp and an offset compare by time, not text
+    late = backup("nightly-late", "Completed", schedule="nightly")
+    late["status"]["startTimestamp"] = "2025-01-01T13:00:00.5+02:00"  # 11:00:00.5Z: after nightly-2 (11:00Z)
+    assert velero.latest_backup(backups + [late], ["Completed"], "nightly")["metadata"]["name"] == "nightly-late"
+
+
+def test_long_schedule_name_matches_velero_label(velero):
+    name = "s" * 80
+    label = velero.valid_label_value(name)
+    assert len(label) == 63
+    assert velero.latest_backup([backup("b", "Completed", 1, label)], ["Completed"], name)["metadata"]["name"] == "b"
+
+
+@pytest.mark.parametrize("spec,included", [
+    ({}, True), ({"includedNamespaces": ["*"]}, True), ({"includedNamespaces": ["apps"]}, True),
+    ({"includedNamespaces": ["db"]}, False), ({"includedNamespaces": ["*"], "excludedNamespaces": ["apps"]}, False),
+    ({"excludedNamespaces": ["apps"]}, False), ({"excludedNamespaces": ["db"]}, True),
+])
+def test_includes_namespace(velero, spec, included):
+    assert velero.includes_namespace({"spec": spec}, "apps") is included
+
+
+def test_check_outcome(velero):
+    done = backup("b", "Completed", 1)
+    done["metadata"]["namespace"] = "velero"
+    velero.check_outcome("Backup", done, False)
+    partial = dict(done, status={"phase": "PartiallyFailed", "errors": 2, "warnings": 1})
+    velero.check_outcome("Backup", partial, True)
+    with pytest.raises(velero.VeleroError, match="PartiallyFailed with 2 error") as info:
+        velero.check_outcome("Backup", partial, False)
+    assert info.value.result["error_count"] == 2 and info.value.result["phase"] == "PartiallyFailed"
+    with pytest.raises(velero.VeleroError, match="failed: disk full"):
+        velero.check_outcome("Restore", dict(done, status={"phase": "Failed", "failureReason": "disk full"}), True)
+    with pytest.raises(velero.VeleroError, match="failed validation: bad; worse"):
+        velero.check_outcome("Backup", dict(done, status={"phase": "FailedValidation", "validationErrors": ["bad", "worse"]}), True)
+
+
+def test_phase_sets_are_the_crd_enum(velero):
+    crd = yaml.safe_load((CONTRACTS / "velero" / "velero.io_backups.yaml").read_text())
+    enum = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["phase"]["enum"]
+    assert set(velero.BACKUP_PHASES) == set(enum)
+    assert velero.BACKUP_TERMINAL | (velero.BACKUP_RUNNING - {""}) | {velero.BACKUP_DELETING} == set(enum)
+    assert not velero.BACKUP_TERMINAL & velero.BACKUP_RUNNING
+
+
+# ---------------------------------------------------------------------------------------
+# The waiter (module_utils/kubernetes.py)
+# ---------------------------------------------------------------------------------------
+
+class Clock(object):
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_waiter_returns_when_done(k8s):
+    clock = Clock()
+    states = iter(["New", "InProgress", "InProgress", "Completed"])
+    waiter = k8s.Waiter(lambda: {"phase": next(states)}, lambda obj: obj["phase"] == "Completed", timeout=60, sleep=5,
+                        clock=clock, sleeper=clock.sleep)
+    assert waiter.wait("backup") == {"phase": "Completed"}
+    assert waiter.polls == 4 and clock.sleeps == [5, 5, 5]
+
+
+def test_waiter_times_out_with_last_object(k8s):
+    clock = Clock()
+    waiter = k8s.Waiter(lambda: {"phase": "InProgress", "n": len(clock.sleeps)}, lambda obj: False, timeout=12, sleep=5,
+                        describe=lambda obj: "phase %s" % obj["phase"], clock=clock, sleeper=clock.sleep)
+    with pytest.raises(k8s.WaitTimeout) as info:
+        waiter.wait("Backup velero/b to finish")
+    assert clock.sleeps == [5, 5, 2]  # never sleeps past the deadline
+    assert info.value.last == {"phase": "InProgress", "n": 3}
+    assert info.value.msg == "Timed out after 12s waiting for Backup velero/b to finish: phase InProgress"
+    assert info.value.elapsed == 12
+
+
+def test_waiter_is_a_noop_in_check_mode(k8s):
+    def fetch():
+        raise AssertionError("check mode must not read")
+
+    assert k8s.Waiter(fetch, lambda obj: True, timeout=10).wait("x", check_mode=True) is None
+
+
+def test_waiter_predicate_can_fail(k8s, velero):
+    def done(obj):
+        raise velero.VeleroError("deletion failed")
+
+    with pytest.raises(velero.VeleroError, match="deletion failed"):
+        k8s.Waiter(lambda: {}, done, timeout=10).wait("x")
+
+
+def test_wait_run_timeout_carries_outcome(velero):
+    class API(object):
+        namespace = "velero"
+
+        @staticmethod
+        def get(plural, name):
+            return {"metadata": {"name": name}, "status": {"phase": "InProgress", "progress": {"itemsBackedUp": 3, "totalItems": 9}}}
+
+    with pytest.raises(velero.WaitTimeout) as info:
+        velero._wait_run(API(), velero.BACKUPS, "b", {"wait_timeout": 0, "wait_sleep": 1}, False, sleeper=lambda s: None)
+    assert "phase InProgress (3/9 items)" in info.value.msg
+    assert info.value.result["phase"] == "InProgress" and info.value.result["backup"]["metadata"]["name"] == "b"
+
+
+def test_connection_spec_and_env_fallbacks(k8s):
+    spec = k8s.k8s_argument_spec(extra=dict(type="str"))
+    assert set(spec) == {"kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "wait", "wait_timeout", "wait_sleep",
+                         "extra"}
+    assert spec["api_key"]["no_log"] is True and spec["validate_certs"]["default"] is True
+    assert spec["kubeconfig"]["fallback"][1] == ["K8S_AUTH_KUBECONFIG"]
+    assert spec["validate_certs"]["fallback"][1] == ["K8S_AUTH_VERIFY_SSL"]
+    spec["kubeconfig"]["type"] = "str"
+    assert k8s.K8S_CONNECTION_ARGS["kubeconfig"]["type"] == "path", "the shared spec must be copied"
+    assert "wait" not in k8s.k8s_argument_spec(wait=False)
+
+
+def test_api_client_from_host_and_token(k8s, tmp_path):
+    api = k8s.build_api_client({"host": "https://192.0.2.1:6443/", "api_key": "t0ken", "validate_certs": False, "ca_cert": None})
+    cfg = api.configuration
+    assert cfg.host == "https://192.0.2.1:6443" and cfg.verify_ssl is False
+    assert cfg.api_key == {"authorization": "Bearer t0ken"}
+    with pytest.raises(k8s.KubernetesError, match="does not exist"):
+        k8s.build_api_client({"kubeconfig": str(tmp_path / "missing")})
