@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import apiserver, config, node, pki, version
+from . import apiserver, config, netstate, node, pki, version
 from .config import Fatal, log
 
 USAGE = """NAME:
@@ -165,6 +165,16 @@ def _addons(store: apiserver.Store, disabled: set) -> None:
             pass
 
 
+def _controllers(store: apiserver.Store, cfg: dict, server_dir: Path) -> None:
+    """K3s's helm-controller and deploy controller (server/manifests/*.yaml auto-applied)."""
+    from . import helm, manifests  # pylint: disable=import-outside-toplevel
+    manifests.register_crds(store)
+    if not cfg.get("disable-helm-controller"):
+        helm.register_crds(store)
+        helm.HelmController(store, log=log).start()
+    manifests.ManifestWatcher(store, server_dir / "manifests", log=log).start()
+
+
 def run_server(args: list) -> int:
     """`k3s server`: API server + own control-plane node."""
     cfg = config.load("server", args)
@@ -247,6 +257,7 @@ def run_server(args: list) -> int:
     log("info", f"Running kube-apiserver --advertise-address={advertise} --bind-address={bind} --secure-port={port} (stand-in)")
     if not join:
         _addons(store, {str(d) for d in cfg.get("disable") or []})
+        _controllers(store, cfg, server_dir)
     local = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else (f"[{bind}]" if ":" in bind else bind)
     local = "[::1]" if bind == "::" else local
     kubeconfig = Path(str(cfg.get("write-kubeconfig") or config.DEFAULT_KUBECONFIG))
@@ -265,6 +276,8 @@ def run_server(args: list) -> int:
     except (node.HttpError, OSError) as exc:
         api.stop()
         raise Fatal(f"failed to register node {name}: {exc}") from exc
+    if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
+        netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
     log("info", f"k3s is up and running; node {name} is Ready")
     sd_notify("READY=1")
     threading.Thread(target=runner.loop, daemon=True).start()
@@ -302,6 +315,8 @@ def run_agent(args: list) -> int:
         raise Fatal(f"failed to register node {name} with {server}: {err}") from err
     except OSError as exc:
         raise Fatal(f"failed to register node {name} with {server}: {exc}") from exc
+    if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
+        netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
     log("info", f"k3s agent is up and running; node {name} is Ready")
     sd_notify("READY=1")
     threading.Thread(target=runner.loop, daemon=True).start()
