@@ -1,0 +1,419 @@
+"""The infra.k3s.node_agent role against the stand-in K3s server on loopback, and the stand-in's
+deploy controller (server/manifests) and helm-controller (the velero chart's effects).
+
+The role runs with ansible_connection=local; its paths (k3s binary, kubeconfig, manifest) are its
+ordinary variables pointed into the test's directory.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/
+from support.k3s_standin import apiserver, helm, manifests, yamlish  # noqa: E402
+from support.paths import CONTRACTS  # noqa: E402
+
+VELERO_CRDS = CONTRACTS / "velero"
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+KEY_ID = "R2KEYIDnodeagent0123456789abcdef"
+SECRET = "R2SECRETnodeagent+/0123456789abcdefghijklmnopqrstuv"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def write_k3s_wrapper(path: Path) -> Path:
+    """An executable `k3s` that runs the stand-in from this source tree (what build-release.sh zips)."""
+    path.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m support.k3s_standin \"$@\"\n" % (HERE.parent, sys.executable), encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+class K3s(object):
+    """A stand-in `k3s server` process with its data dir, kubeconfig and log."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.bin = write_k3s_wrapper(root / "k3s")
+        self.data = root / "data"
+        self.kubeconfig = root / "k3s.yaml"
+        self.manifests = self.data / "server" / "manifests"
+        self.log = root / "server.log"
+        port = free_port()
+        (root / "config.yaml").write_text("bind-address: 127.0.0.1\nhttps-listen-port: %d\nnode-name: master-1\n"
+                                          "node-ip: 127.0.0.1\n" % port, encoding="utf-8")
+        env = dict(os.environ, K3S_STANDIN_VELERO_CRDS=str(VELERO_CRDS), K3S_STANDIN_HEARTBEAT="2")
+        with open(self.log, "w", encoding="utf-8") as handle:
+            self.proc = subprocess.Popen([str(self.bin), "server", "--config", str(root / "config.yaml"), "--data-dir", str(self.data),
+                                          "--write-kubeconfig", str(self.kubeconfig)], stdout=handle, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_for(lambda: "up and running" in self.log.read_text(encoding="utf-8"), what="k3s server")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(self.log.read_text(encoding="utf-8"))
+
+    def kubectl(self, *args, stdin=None, check=True):
+        proc = subprocess.run([str(self.bin), "kubectl", "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    def get(self, *args):
+        proc = self.kubectl("get", *args, "-o", "json", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def k3s(tmp_path_factory):
+    server = K3s(tmp_path_factory.mktemp("k3s"))
+    yield server
+    server.stop()
+
+
+def role_vars(k3s_server: K3s, **extra) -> dict:
+    base = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups", "node_agent_prefix": "lab",
+            "node_agent_access_key_id": KEY_ID, "node_agent_secret_access_key": SECRET,
+            "node_agent_k3s_bin": str(k3s_server.bin), "node_agent_kubeconfig": str(k3s_server.kubeconfig),
+            "node_agent_manifest_path": str(k3s_server.manifests / "infra-k3s-velero.yaml"),
+            "node_agent_wait_timeout": 60, "node_agent_wait_delay": 1}
+    base.update(extra)
+    return base
+
+
+@pytest.fixture
+def converge(run_ansible, tmp_path):
+    """Run the role on localhost (connection local); the variables go in a file, not on the command line."""
+    count = [0]
+
+    def _run(variables: dict, check=False, verbosity=0):
+        count[0] += 1
+        vars_file = tmp_path / ("vars-%d.json" % count[0])
+        vars_file.write_text(json.dumps(variables), encoding="utf-8")
+        vars_file.chmod(0o600)
+        play = tmp_path / "play.yml"
+        play.write_text(json.dumps([{"name": "node agent", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                                     "roles": [{"role": "infra.k3s.node_agent"}]}]), encoding="utf-8")
+        args = ["-i", "localhost,", str(play), "-e", "@" + str(vars_file)]
+        if check:
+            args.append("--check")
+        if verbosity:
+            args.append("-" + "v" * verbosity)
+        proc = run_ansible("ansible-playbook", *args)
+        return proc
+
+    return _run
+
+
+def recap(proc) -> dict:
+    for line in proc.stdout.splitlines():
+        if line.startswith("localhost") and "ok=" in line:
+            return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
+    raise AssertionError(proc.stdout + proc.stderr)
+
+
+def assert_no_keys(proc):
+    output = proc.stdout + proc.stderr
+    for secret in (KEY_ID, SECRET, base64.b64encode(SECRET.encode()).decode()):
+        assert secret not in output
+
+
+# --- the role -------------------------------------------------------------------------------------
+
+def test_check_mode_on_a_fresh_host(converge, tmp_path):
+    """No K3s installed yet: check mode passes and changes nothing."""
+    fresh = tmp_path / "fresh"
+    variables = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups",
+                 "node_agent_access_key_id": KEY_ID, "node_agent_secret_access_key": SECRET,
+                 "node_agent_k3s_bin": str(fresh / "k3s"), "node_agent_kubeconfig": str(fresh / "k3s.yaml"),
+                 "node_agent_manifest_path": str(fresh / "manifests" / "infra-k3s-velero.yaml")}
+    proc = converge(variables, check=True, verbosity=3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert recap(proc)["failed"] == 0
+    assert not fresh.exists()
+    assert_no_keys(proc)
+
+    proc = converge(variables)  # for real, K3s missing: a clear failure before any change
+    assert proc.returncode != 0 and "run infra.k3s.k3s_server on this host first" in proc.stdout
+    assert not fresh.exists()
+
+
+def test_check_mode_against_a_fresh_server(converge, k3s):
+    proc = converge(role_vars(k3s), check=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (k3s.manifests / "infra-k3s-velero.yaml").exists()
+    assert k3s.get("secret", "-n", "velero", "cloud-credentials") is None
+    assert_no_keys(proc)
+
+
+def test_install_then_idempotent(converge, k3s):
+    proc = converge(role_vars(k3s), verbosity=3)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert recap(proc)["changed"] == 2  # the Secret (with its namespace) and the manifest
+    assert_no_keys(proc)
+
+    manifest = k3s.manifests / "infra-k3s-velero.yaml"
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o600
+    text = manifest.read_text(encoding="utf-8")
+    assert KEY_ID not in text and SECRET not in text and base64.b64encode(SECRET.encode()).decode() not in text
+    chart = yamlish.load(text)
+    assert chart["apiVersion"] == "helm.cattle.io/v1" and chart["kind"] == "HelmChart"
+    assert chart["spec"]["repo"] == "https://vmware-tanzu.github.io/helm-charts" and chart["spec"]["version"] == "11.4.0"
+    values = yamlish.load(chart["spec"]["valuesContent"])
+    assert values["deployNodeAgent"] is True and values["snapshotsEnabled"] is False
+    assert values["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.13.2"
+    assert values["configuration"]["uploaderType"] == "kopia"
+    assert values["credentials"] == {"existingSecret": "cloud-credentials", "useSecret": True}
+    bsl = values["configuration"]["backupStorageLocation"][0]
+    assert bsl["config"] == {"region": "auto", "s3ForcePathStyle": "true", "checksumAlgorithm": "",
+                             "s3Url": "https://%s.r2.cloudflarestorage.com" % ACCOUNT}
+    assert values["schedules"]["critical"]["schedule"] == "0 * * * *"
+    assert values["schedules"]["standard"]["template"]["ttl"] == "720h0m0s"
+
+    secret = k3s.get("secret", "-n", "velero", "cloud-credentials")
+    cloud = base64.b64decode(secret["data"]["cloud"]).decode()
+    assert cloud == "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n" % (KEY_ID, SECRET)
+
+    # what K3s's deploy controller and helm-controller made of it
+    helmchart = k3s.get("helmchart", "-n", "kube-system", "velero")
+    assert helmchart["metadata"]["annotations"]["objectset.rio.cattle.io/owner-name"] == "infra-k3s-velero"
+    assert k3s.get("addons.k3s.cattle.io", "-n", "kube-system", "infra-k3s-velero")["spec"]["source"] == str(manifest)
+    deploy = k3s.get("deployment", "-n", "velero", "velero")
+    assert deploy["spec"]["template"]["spec"]["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.13.2"
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "velero/velero:v1.17.1"
+    assert k3s.get("daemonset", "-n", "velero", "node-agent")["status"]["numberReady"] >= 1
+    location = k3s.get("backupstoragelocations.velero.io", "-n", "velero", "default")
+    assert location["status"]["phase"] == "Available"
+    assert location["spec"]["objectStorage"] == {"bucket": "velero-backups", "prefix": "lab"}
+    schedules = {s["metadata"]["name"]: s for s in k3s.get("schedules.velero.io", "-n", "velero")["items"]}
+    assert sorted(schedules) == ["velero-critical", "velero-standard"]
+    assert schedules["velero-critical"]["spec"]["template"]["labelSelector"] == {"matchLabels": {"backup.infra.k3s/tier": "critical"}}
+    assert schedules["velero-standard"]["spec"]["template"]["labelSelector"]["matchExpressions"][0]["operator"] == "NotIn"
+
+    again = converge(role_vars(k3s), verbosity=3)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert recap(again)["changed"] == 0
+    assert_no_keys(again)
+
+    check = converge(role_vars(k3s), check=True)
+    assert check.returncode == 0 and recap(check)["changed"] == 0
+
+
+def test_new_keys_and_values_are_applied(converge, k3s):
+    new_secret = SECRET[::-1]
+    variables = role_vars(k3s, node_agent_secret_access_key=new_secret, node_agent_schedules=[
+        {"name": "critical", "schedule": "*/30 * * * *", "ttl": "72h0m0s", "label_selector": {"matchLabels": {"backup.infra.k3s/tier": "critical"}}}])
+    proc = converge(variables)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap(proc)["changed"] == 2
+    cloud = base64.b64decode(k3s.get("secret", "-n", "velero", "cloud-credentials")["data"]["cloud"]).decode()
+    assert new_secret in cloud and new_secret not in proc.stdout
+    wait_for(lambda: sorted(s["metadata"]["name"] for s in k3s.get("schedules.velero.io", "-n", "velero")["items"]) == ["velero-critical"],
+             what="the standard schedule to go")
+    assert k3s.get("schedules.velero.io", "-n", "velero", "velero-critical")["spec"]["schedule"] == "*/30 * * * *"
+    proc = converge(role_vars(k3s))
+    assert proc.returncode == 0 and recap(proc)["changed"] == 2
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"node_agent_r2_account_id": "", "node_agent_s3_url": ""}, "Set node_agent_r2_account_id"),
+    ({"node_agent_bucket": "Not_A_Bucket"}, "node_agent_bucket (3 to 63"),
+    ({"node_agent_aws_plugin_image": "velero/velero-plugin-for-aws:v1.14.1"}, "break R2"),
+    ({"node_agent_chart_version": "latest"}, "must be a version"),
+    ({"node_agent_secret_access_key": ""}, "must be set"),
+], ids=["no-endpoint", "bucket", "plugin-1.14.1", "chart-unpinned", "no-secret"])
+def test_bad_input_fails_before_any_change(converge, tmp_path, override, message):
+    target = tmp_path / "manifests" / "infra-k3s-velero.yaml"
+    variables = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups",
+                 "node_agent_access_key_id": KEY_ID, "node_agent_secret_access_key": SECRET,
+                 "node_agent_k3s_bin": str(tmp_path / "k3s"), "node_agent_manifest_path": str(target)}
+    variables.update(override)
+    proc = converge(variables)
+    assert proc.returncode != 0 and message in proc.stdout, proc.stdout[-3000:]
+    assert not target.parent.exists()
+    assert_no_keys(proc)
+
+
+def test_missing_required_input_is_named(converge, tmp_path):
+    proc = converge({"node_agent_r2_account_id": ACCOUNT, "node_agent_k3s_bin": str(tmp_path / "k3s")})
+    assert proc.returncode != 0
+    for name in ("node_agent_bucket", "node_agent_access_key_id", "node_agent_secret_access_key"):
+        assert name in proc.stdout
+
+
+# --- the stand-in's deploy controller and helm-controller, in process --------------------------------
+
+@pytest.fixture
+def store():
+    store = apiserver.Store(None)
+    manifests.register_crds(store)
+    helm.register_crds(store)
+    return store
+
+
+VALUES = """
+deployNodeAgent: true
+credentials:
+  existingSecret: creds
+configuration:
+  uploaderType: kopia
+  backupStorageLocation:
+    - name: default
+      provider: aws
+      bucket: b
+      default: true
+      config:
+        region: auto
+        s3ForcePathStyle: "true"
+        checksumAlgorithm: ""
+schedules:
+  hourly:
+    schedule: "0 * * * *"
+    template:
+      ttl: 24h0m0s
+  off:
+    disabled: true
+    schedule: "0 0 * * *"
+"""
+
+
+def chart_manifest(values=VALUES, chart="velero", version="11.4.0"):
+    indented = "\n".join("    " + line for line in values.strip().splitlines())
+    return ("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: velero\nspec:\n  chart: %s\n  version: %s\n"
+            "  repo: https://example.invalid/charts\n  targetNamespace: velero\n  createNamespace: true\n  valuesContent: |-\n%s\n"
+            % (chart, version, indented))
+
+
+def names(store, group, plural, namespace=None):
+    return sorted(o["metadata"]["name"] for o in store.list(store.find(group, "v1", plural), namespace))
+
+
+def test_crds_registered_like_k3s(store):
+    assert ("helm.cattle.io", "v1", "helmcharts") in store.registry
+    assert ("helm.cattle.io", "v1", "helmchartconfigs") in store.registry
+    assert ("k3s.cattle.io", "v1", "addons") in store.registry
+
+
+def test_manifest_watcher_applies_changes_and_removals(store, tmp_path):
+    watcher = manifests.ManifestWatcher(store, tmp_path)
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: '1'\n---\n"
+                                      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  namespace: default\n", encoding="utf-8")
+    (tmp_path / "ignored.txt").write_text("not a manifest", encoding="utf-8")
+    watcher.sync()
+    configmaps = store.find("", "v1", "configmaps")
+    one = store.get(configmaps, "kube-system", "one")  # no namespace: kube-system, as K3s does
+    assert one["data"] == {"a": "1"} and one["metadata"]["annotations"]["objectset.rio.cattle.io/owner-name"] == "cm"
+    assert store.get(configmaps, "default", "two")
+    rv = one["metadata"]["resourceVersion"]
+    watcher.sync()  # unchanged file: nothing written
+    assert store.get(configmaps, "kube-system", "one")["metadata"]["resourceVersion"] == rv
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: '2'\n", encoding="utf-8")
+    watcher.sync()
+    assert store.get(configmaps, "kube-system", "one")["data"] == {"a": "2"}
+    assert "two" not in names(store, "", "configmaps", "default")  # gone from the file: deleted
+    (tmp_path / "cm.yaml.skip").write_text("", encoding="utf-8")
+    watcher.sync()
+    assert "one" not in names(store, "", "configmaps", "kube-system")
+    assert "cm" not in names(store, "k3s.cattle.io", "addons")
+    (tmp_path / "bad.yaml").write_text("apiVersion: nope/v1\nkind: Nothing\nmetadata:\n  name: x\n", encoding="utf-8")
+    watcher.sync()  # logged, not raised
+
+
+def test_helm_controller_renders_velero(store, tmp_path):
+    watcher = manifests.ManifestWatcher(store, tmp_path)
+    controller = helm.HelmController(store, crd_dir=str(VELERO_CRDS))
+    (tmp_path / "velero.yaml").write_text(chart_manifest(), encoding="utf-8")
+    watcher.sync()
+    controller.sync()
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    assert names(store, "apps", "daemonsets", "velero") == ["node-agent"]
+    assert names(store, "velero.io", "schedules", "velero") == ["velero-hourly"]  # the disabled one is not rendered
+    chart = store.get(store.find("helm.cattle.io", "v1", "helmcharts"), "kube-system", "velero")
+    assert chart["status"]["conditions"][0]["type"] == "JobCreated"
+    assert store.get(store.find("batch", "v1", "jobs"), "kube-system", "helm-install-velero")["status"]["succeeded"] == 1
+    bsl_res = store.find("velero.io", "v1", "backupstoragelocations")
+    controller.check_locations(every=0)
+    assert store.get(bsl_res, "velero", "default")["status"]["phase"] == "Unavailable"  # no Secret yet
+    store.create(store.find("", "v1", "secrets"), {"metadata": {"name": "creds"}, "stringData": {"cloud": "[default]\n"}}, "velero")
+    controller.check_locations(every=0)
+    assert store.get(bsl_res, "velero", "default")["status"]["phase"] == "Available"
+
+    # values change: the node agent and the schedule go, HelmChartConfig values are merged
+    (tmp_path / "velero.yaml").write_text(chart_manifest(VALUES.replace("deployNodeAgent: true", "deployNodeAgent: false")
+                                                         .replace("  hourly:", "  daily:")), encoding="utf-8")
+    store.create(store.find("helm.cattle.io", "v1", "helmchartconfigs"),
+                 {"metadata": {"name": "velero"}, "spec": {"valuesContent": "image:\n  tag: v1.17.9\n"}}, "kube-system")
+    watcher.sync()
+    controller.sync()
+    assert names(store, "apps", "daemonsets", "velero") == []
+    assert names(store, "velero.io", "schedules", "velero") == ["velero-daily"]
+    image = store.get(store.find("apps", "v1", "deployments"), "velero", "velero")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "velero/velero:v1.17.9"
+
+    # file removed: the HelmChart goes, the release is uninstalled
+    (tmp_path / "velero.yaml").unlink()
+    watcher.sync()
+    controller.sync()
+    assert names(store, "apps", "deployments", "velero") == [] and names(store, "velero.io", "schedules", "velero") == []
+
+
+def test_helm_controller_invalid_and_unknown_charts(store, tmp_path):
+    watcher = manifests.ManifestWatcher(store, tmp_path)
+    controller = helm.HelmController(store, crd_dir=str(VELERO_CRDS))
+    charts = store.find("helm.cattle.io", "v1", "helmcharts")
+    (tmp_path / "velero.yaml").write_text(chart_manifest(VALUES.replace('schedule: "0 * * * *"', "schedule: 5")), encoding="utf-8")
+    watcher.sync()
+    controller.sync()
+    status = store.get(charts, "kube-system", "velero")["status"]["conditions"][0]
+    assert status["type"] == "Failed" and "INSTALLATION FAILED" in status["message"]  # Schedule rejected by Velero's CRD
+    (tmp_path / "velero.yaml").write_text(chart_manifest(chart="traefik"), encoding="utf-8")
+    watcher.sync()
+    controller.sync()
+    status = store.get(charts, "kube-system", "velero")["status"]["conditions"][0]
+    assert status["type"] == "Failed" and "cannot render chart 'traefik'" in status["message"]
+
+
+def test_helm_controller_without_velero_crds(store, tmp_path):
+    controller = helm.HelmController(store, crd_dir="")
+    store.create(store.find("helm.cattle.io", "v1", "helmcharts"), yamlish.load(chart_manifest()), "kube-system")
+    controller.sync()
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    assert ("velero.io", "v1", "schedules") not in store.registry
+
+
+def test_kubectl_apply_reads_stdin(k3s):
+    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-stdin", "namespace": "default"}, "data": {"a": "1"}}]})
+    assert k3s.kubectl("apply", "-f", "-", stdin=doc).stdout == "configmap/from-stdin created\n"
+    assert k3s.kubectl("apply", "-f", "-", stdin=doc).stdout == "configmap/from-stdin unchanged\n"
+    assert k3s.kubectl("apply", "-f", "-", stdin=doc.replace('"1"', '"2"')).stdout == "configmap/from-stdin configured\n"
