@@ -1,0 +1,431 @@
+"""playbooks/backup.yml, dr_failover.yml and dr_restore_workload.yml run by ansible-playbook, everything on loopback
+and in-process: the K3s stand-in API server (with Velero's CRDs), the stand-in Velero controller, moto S3 and the
+Cloudflare API test server.
+
+The cluster is built the way infra.k3s.node_agent leaves it (Secret velero/cloud-credentials, BackupStorageLocation
+default pointing s3Url at moto), with three nodes: master1, worker1 (the one that fails) and worker2 (the target).
+Every assertion reads the API, the bucket or the Cloudflare server, never the playbooks' own variables.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
+from support.cloudflare_api import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+from support.k3s_standin import apiserver  # noqa: E402
+from support.paths import VENV_BIN  # noqa: E402
+from support.velero_standin import controller, s3  # noqa: E402
+
+ZONE = "example.com"
+SOURCE, TARGET, MASTER = "worker1", "worker2", "master1"
+IPS = {MASTER: "192.0.2.11", SOURCE: "192.0.2.21", TARGET: "192.0.2.22"}
+APP_NS = "shop"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# Variables the modules read as fallbacks: the playbooks must not inherit them from the developer's shell.
+FALLBACK_VARIABLES = ("K8S_AUTH_KUBECONFIG", "K8S_AUTH_CONTEXT", "K8S_AUTH_HOST", "K8S_AUTH_API_KEY", "K8S_AUTH_VERIFY_SSL",
+                      "K8S_AUTH_SSL_CA_CERT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "KUBECONFIG",
+                      "CLOUDFLARE_API_TOKEN")
+BUCKETS = iter(range(1, 1000))
+
+
+def stamp(seconds_ago=0.0):
+    when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def s3server():
+    server = s3.start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cloudflare():
+    with CloudflareAPIServer(zones=(ZONE,)) as server:
+        yield server
+
+
+class Lab(object):
+    """One cluster: the API server, Velero's controller, a bucket of its own; test-side API helpers."""
+
+    def __init__(self, tmp_path, s3server):
+        self.tmp_path = tmp_path
+        self.s3 = s3server
+        # Heartbeats never expire during a test: only the test sets a node NotReady.
+        self.api = apiserver.start_server(tmp_path / "api", crds=controller.crd_paths(), heartbeat_grace=3600)
+        self.kube = config.new_client_from_config(self.api.kubeconfig_path)
+        self.core = client.CoreV1Api(self.kube)
+        self.apps = client.AppsV1Api(self.kube)
+        self.custom = client.CustomObjectsApi(self.kube)
+        self.bucket = s3server.create_bucket("dr-%d" % next(BUCKETS))
+        # As infra.k3s.node_agent leaves it.
+        self.core.create_namespace({"metadata": {"name": "velero"}})
+        self.core.create_namespaced_secret("velero", s3server.credentials_secret(namespace="velero"))
+        self.core.create_namespaced_config_map("velero", {"metadata": {"name": controller.KNOBS_CONFIGMAP},
+                                                          "data": {"in-progress-seconds": "0.3"}})
+        self.custom.create_namespaced_custom_object("velero.io", "v1", "velero", "backupstoragelocations",
+                                                    s3server.bsl_manifest(self.bucket))
+        for name in (MASTER, SOURCE, TARGET):
+            self.add_node(name, master=name == MASTER)
+        self.velero = controller.start_controller(kubeconfig_path=self.api.kubeconfig_path, namespace="velero", interval=0.2)
+        self.wait_for(lambda: self.bsl_phase() == "Available", "the BackupStorageLocation to be Available")
+
+    def stop(self):
+        self.velero.stop()
+        self.api.stop()
+
+    # --- cluster objects -------------------------------------------------------------
+    def add_node(self, name, master=False):
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+        if master:
+            labels["node-role.kubernetes.io/control-plane"] = "true"
+        self.core.create_node({"metadata": {"name": name, "labels": labels}, "spec": {},
+                               "status": {"conditions": [self.ready_condition("True")],
+                                          "addresses": [{"type": "InternalIP", "address": IPS[name]}]}})
+
+    @staticmethod
+    def ready_condition(status):
+        return {"type": "Ready", "status": status, "reason": "KubeletReady" if status == "True" else "NodeStatusUnknown",
+                "lastHeartbeatTime": stamp(), "lastTransitionTime": stamp()}
+
+    def fail_node(self, name):
+        """What the node lifecycle controller does when a kubelet stops posting: Ready Unknown + unreachable taint."""
+        node = self.core.read_node(name)
+        self.core.patch_node_status(name, {"status": {"conditions": [self.ready_condition("Unknown")]}})
+        taints = [{"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}]
+        self.core.patch_node(name, {"spec": {"taints": taints}})
+        return node
+
+    def bsl_phase(self):
+        obj = self.custom.get_namespaced_custom_object("velero.io", "v1", "velero", "backupstoragelocations", "default")
+        return (obj.get("status") or {}).get("phase")
+
+    def add_app(self, namespace, app, node, label_key="app.kubernetes.io/name"):
+        """A Deployment -> ReplicaSet -> Pod using a local-path PVC bound to a PV on `node`, as K3s would have them."""
+        try:
+            self.core.create_namespace({"metadata": {"name": namespace}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        labels = {label_key: app}
+        pv_name = "pvc-%s-%s-old" % (namespace, app)
+        claim = "%s-data" % app
+        self.core.create_persistent_volume({
+            "metadata": {"name": pv_name, "labels": {},
+                         "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
+                                         "local.path.provisioner/selected-node": node}},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+                     "storageClassName": "local-path",
+                     "hostPath": {"path": "/var/lib/rancher/k3s/storage/%s_%s_%s" % (pv_name, namespace, claim),
+                                  "type": "DirectoryOrCreate"},
+                     "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim},
+                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+            "status": {"phase": "Bound"}})
+        self.core.create_namespaced_persistent_volume_claim(namespace, {
+            "metadata": {"name": claim, "labels": dict(labels),
+                         "annotations": {SELECTED_NODE: node, "volume.kubernetes.io/storage-provisioner": "rancher.io/local-path"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "local-path", "volumeName": pv_name,
+                     "resources": {"requests": {"storage": "1Gi"}}},
+            "status": {"phase": "Bound"}})
+        container = {"name": app, "image": "nginx:1.27", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+        pod_spec = {"containers": [container], "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}
+        deploy = self.apps.create_namespaced_deployment(namespace, {
+            "metadata": {"name": app, "labels": dict(labels)},
+            "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)}, "strategy": {"type": "Recreate"},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}}})
+        rs_name = "%s-5d8f7c" % app
+        owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": app, "uid": deploy.metadata.uid, "controller": True}
+        rs = self.apps.create_namespaced_replica_set(namespace, {
+            "metadata": {"name": rs_name, "labels": dict(labels), "ownerReferences": [owner]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}}})
+        rs_owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs.metadata.uid, "controller": True}
+        self.core.create_namespaced_pod(namespace, {
+            "metadata": {"name": "%s-x7k2p" % rs_name, "labels": dict(labels), "ownerReferences": [rs_owner]},
+            "spec": dict(pod_spec, nodeName=node)})
+        return claim
+
+    # --- reads ---------------------------------------------------------------------
+    def pvc(self, namespace, name):
+        try:
+            return self.kube.sanitize_for_serialization(self.core.read_namespaced_persistent_volume_claim(name, namespace))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def pods(self, namespace, selector=None):
+        kwargs = {"label_selector": selector} if selector else {}
+        return self.kube.sanitize_for_serialization(self.core.list_namespaced_pod(namespace, **kwargs))["items"]
+
+    def pv(self, name):
+        try:
+            return self.kube.sanitize_for_serialization(self.core.read_persistent_volume(name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def velero_objects(self, plural):
+        return self.custom.list_namespaced_custom_object("velero.io", "v1", "velero", plural)["items"]
+
+    def bucket_keys(self, prefix=""):
+        listing = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+    @staticmethod
+    def wait_for(predicate, what, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError("timed out waiting for %s" % what)
+
+
+@pytest.fixture
+def lab(tmp_path, s3server):
+    handle = Lab(tmp_path, s3server)
+    yield handle
+    handle.stop()
+    assert handle.velero.errors == [], handle.velero.errors
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "inventory.yml"
+    path.write_text(
+        "all:\n"
+        "  children:\n"
+        "    k3s_cluster:\n"
+        "      children:\n"
+        "        k3s_masters:\n"
+        "          hosts:\n"
+        "            %s: {public_ip: %s}\n"
+        "        k3s_workers:\n"
+        "          hosts:\n"
+        "            %s: {public_ip: %s, dns_ingress: true}\n"
+        "            %s: {public_ip: %s, dns_ingress: true}\n" % (MASTER, IPS[MASTER], SOURCE, IPS[SOURCE], TARGET, IPS[TARGET]),
+        encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def playbook(ansible_env, tmp_path, inventory, lab):
+    """Run one of the collection's playbooks against the lab; returns the completed process."""
+    env = {key: value for key, value in ansible_env.items() if key not in FALLBACK_VARIABLES}
+
+    def run(name, extra_vars, *args):
+        variables = {"backup_kubeconfig": lab.api.kubeconfig_path, "dr_kubeconfig": lab.api.kubeconfig_path,
+                     "backup_wait_sleep": 1, "dr_wait_sleep": 1}
+        variables.update(extra_vars)
+        proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "infra.k3s.%s" % name, "-i", str(inventory),
+                               "-e", json.dumps(variables)] + list(args),
+                              cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+        if os.environ.get("DR_TEST_LOG"):  # debugging aid: keep every run's output
+            with open(os.environ["DR_TEST_LOG"], "a", encoding="utf-8") as handle:
+                handle.write("=== %s %s\n%s%s\n" % (name, json.dumps(extra_vars), proc.stdout, proc.stderr))
+        return proc
+
+    return run
+
+
+def output(proc):
+    return proc.stdout + proc.stderr
+
+
+def backed_up(playbook, lab, name, namespaces=(APP_NS,)):
+    proc = playbook("backup", {"backup_namespaces": list(namespaces), "backup_name": name,
+                               "vault_r2_access_key_id": lab.s3.access_key, "vault_r2_secret_access_key": lab.s3.secret_key})
+    assert proc.returncode == 0, output(proc)
+    return proc
+
+
+# ---------------------------------------------------------------------------------------
+# backup.yml
+# ---------------------------------------------------------------------------------------
+
+def test_backup_is_made_waited_for_and_verified_in_the_bucket(playbook, lab):
+    lab.add_app(APP_NS, "web", SOURCE)
+    proc = backed_up(playbook, lab, "before-upgrade")
+    backups = {b["metadata"]["name"]: b for b in lab.velero_objects("backups")}
+    assert backups["before-upgrade"]["status"]["phase"] == "Completed"
+    assert backups["before-upgrade"]["spec"]["includedNamespaces"] == [APP_NS]
+    assert backups["before-upgrade"]["spec"]["defaultVolumesToFsBackup"] is True
+    keys = lab.bucket_keys("backups/before-upgrade/")
+    assert "backups/before-upgrade/velero-backup.json" in keys and "backups/before-upgrade/before-upgrade.tar.gz" in keys
+    text = output(proc)
+    assert "Backup before-upgrade: Completed, namespaces shop" in text
+    assert re.search(r"Items: (\d+)/\1,", text), text
+    assert re.search(r"Age: \d+ s", text) and "Storage: verified in bucket %s" % lab.bucket in text
+    # The keys are never shown.
+    assert lab.s3.secret_key not in text
+
+    # A backup that cannot be verified (wrong endpoint) fails the play with where it looked.
+    proc = playbook("backup", {"backup_namespaces": [APP_NS], "backup_name": "second", "backup_s3_url": "http://127.0.0.1:1",
+                               "vault_r2_access_key_id": lab.s3.access_key, "vault_r2_secret_access_key": lab.s3.secret_key})
+    assert proc.returncode != 0
+    assert lab.s3.secret_key not in output(proc)
+
+    proc = playbook("backup", {"backup_namespaces": "shop"})
+    assert proc.returncode != 0 and "backup.yml needs backup_namespaces, a non-empty list" in output(proc)
+
+
+# ---------------------------------------------------------------------------------------
+# dr_failover.yml
+# ---------------------------------------------------------------------------------------
+
+def dns_values(cloudflare, name, rtype="A"):
+    return sorted(rec["content"] for rec in cloudflare.get_records(ZONE, name=name, rtype=rtype))
+
+
+def dns_vars(cloudflare):
+    return {"dns_zone": ZONE, "dns_cloudflare_base_url": cloudflare.base_url, "dns_cloudflare_api_token": DEFAULT_TOKEN}
+
+
+def test_failover_restores_the_volumes_on_the_target_and_moves_dns(playbook, lab, cloudflare):
+    claim = lab.add_app(APP_NS, "web", SOURCE)
+    lab.add_app("wiki", "wiki", TARGET)  # untouched: its volume is on the healthy node
+    for name, ip in ((MASTER, IPS[MASTER]), (SOURCE, IPS[SOURCE]), (TARGET, IPS[TARGET]), ("*.apps", IPS[SOURCE]),
+                     ("*.apps", IPS[TARGET]), ("k3s", IPS[MASTER])):
+        cloudflare.add_record(ZONE, name, "A", ip, ttl=60)
+    backed_up(playbook, lab, "nightly-1")
+    old_pod = lab.pods(APP_NS)[0]["metadata"]["name"]
+
+    lab.fail_node(SOURCE)
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET))
+    text = output(proc)
+    assert proc.returncode == 0, text
+
+    assert lab.core.read_node(SOURCE).spec.unschedulable is True
+    pvc = lab.pvc(APP_NS, claim)
+    assert pvc["metadata"]["annotations"][SELECTED_NODE] == TARGET
+    assert pvc["metadata"]["labels"]["velero.io/backup-name"] == "nightly-1"
+    pv = lab.pv(pvc["spec"]["volumeName"])
+    terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == [TARGET]
+    assert lab.pv("pvc-shop-web-old") is None
+    pods = lab.pods(APP_NS)
+    assert [pod["spec"].get("nodeName") for pod in pods] == [TARGET], pods
+    assert pods[0]["metadata"]["labels"]["velero.io/restore-name"]
+    assert lab.apps.read_namespaced_deployment("web", APP_NS).metadata.labels["velero.io/backup-name"] == "nightly-1"
+    restores = lab.velero_objects("restores")
+    assert len(restores) == 1 and restores[0]["spec"]["backupName"] == "nightly-1"
+    assert restores[0]["spec"]["includedNamespaces"] == [APP_NS] and restores[0]["status"]["phase"] == "Completed"
+    mapping = lab.core.read_namespaced_config_map("change-pvc-node-selector-config", "velero")
+    assert mapping.data == {SOURCE: TARGET}
+    # The healthy node's app was left alone.
+    assert "velero.io/restore-name" not in (lab.pvc("wiki", "wiki-data")["metadata"].get("labels") or {})
+    assert [pod["metadata"]["name"] for pod in lab.pods("wiki")] == ["wiki-5d8f7c-x7k2p"]
+    assert old_pod not in [pod["metadata"]["name"] for pod in pods] or pods[0]["metadata"].get("labels", {}).get("velero.io/restore-name")
+
+    # DNS: nothing points at the failed node any more.
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[TARGET]]
+    assert dns_values(cloudflare, "%s.example.com" % SOURCE) == []
+    assert dns_values(cloudflare, "%s.example.com" % TARGET) == [IPS[TARGET]]
+    assert dns_values(cloudflare, "k3s.example.com") == [IPS[MASTER]]
+    assert all(rec["content"] != IPS[SOURCE] for rec in cloudflare.get_records(ZONE))
+
+    point = re.search(r"Recovery point: backup nightly-1 taken at \S+, data (\d+) s old", text)
+    assert point and int(point.group(1)) < 600, text
+    assert re.search(r"Recovery time: \d+(\.\d+)? s", text), text
+    assert "Failed over worker1 -> worker2: 1 volume(s) (shop/web-data)" in text
+
+
+def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):
+    lab.add_app(APP_NS, "web", SOURCE)
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
+    assert proc.returncode != 0
+    assert "Node worker1 is Ready" in output(proc) and "-e force=true" in output(proc)
+    assert not lab.core.read_node(SOURCE).spec.unschedulable
+    assert lab.pvc(APP_NS, "web-data")["metadata"]["annotations"][SELECTED_NODE] == SOURCE
+    assert len(lab.pods(APP_NS)) == 1 and lab.velero_objects("restores") == []
+
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": SOURCE})
+    assert proc.returncode != 0 and "two different" in output(proc)
+    proc = playbook("dr_failover", {"source_node": "worker9", "target_node": TARGET})
+    assert proc.returncode != 0 and "node worker9 does not exist" in output(proc)
+    lab.fail_node(SOURCE)
+    lab.fail_node(MASTER)
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": MASTER})
+    assert proc.returncode != 0 and "target master1 is not Ready" in output(proc)
+    assert not lab.core.read_node(SOURCE).spec.unschedulable
+
+    # No backup of the namespace: the node is cordoned, nothing is deleted.
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
+    assert proc.returncode != 0 and "No Completed backup" in output(proc), output(proc)
+    assert lab.core.read_node(SOURCE).spec.unschedulable is True
+    assert lab.pvc(APP_NS, "web-data") is not None and len(lab.pods(APP_NS)) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# dr_restore_workload.yml
+# ---------------------------------------------------------------------------------------
+
+def delete_app(lab, namespace, app):
+    """What an accident (or the operator before a restore) leaves: the app's workload, pods and claim gone."""
+    claim = lab.pvc(namespace, "%s-data" % app)
+    lab.apps.delete_namespaced_deployment(app, namespace)
+    lab.apps.delete_namespaced_replica_set("%s-5d8f7c" % app, namespace)
+    lab.core.delete_namespaced_pod("%s-5d8f7c-x7k2p" % app, namespace, grace_period_seconds=0)
+    lab.core.delete_namespaced_persistent_volume_claim(claim["metadata"]["name"], namespace)
+    lab.core.delete_persistent_volume(claim["spec"]["volumeName"])
+
+
+def test_restore_workload_latest_onto_a_node_and_named_backup(playbook, lab):
+    lab.add_app(APP_NS, "web", SOURCE)
+    lab.add_app(APP_NS, "api", SOURCE, label_key="app")
+    backed_up(playbook, lab, "first")
+    time.sleep(1.1)  # distinct startTimestamps (second precision)
+    backed_up(playbook, lab, "second")
+
+    # target_node while the claims exist: refused, nothing created.
+    proc = playbook("dr_restore_workload", {"app": "web", "target_node": TARGET})
+    assert proc.returncode != 0 and "The claims web-data of web still exist in shop" in output(proc), output(proc)
+    assert lab.velero_objects("restores") == []
+
+    delete_app(lab, APP_NS, "web")
+    proc = playbook("dr_restore_workload", {"app": "web", "app_namespace": APP_NS, "backup": "latest", "target_node": TARGET})
+    assert proc.returncode == 0, output(proc)
+    restores = lab.velero_objects("restores")
+    assert len(restores) == 1 and restores[0]["spec"]["backupName"] == "second"
+    assert restores[0]["spec"]["orLabelSelectors"] == [{"matchLabels": {"app.kubernetes.io/name": "web"}}, {"matchLabels": {"app": "web"}}]
+    pvc = lab.pvc(APP_NS, "web-data")
+    assert pvc["metadata"]["annotations"][SELECTED_NODE] == TARGET
+    assert [p["spec"].get("nodeName") for p in lab.pods(APP_NS, "app.kubernetes.io/name=web")] == [TARGET]
+    assert lab.apps.read_namespaced_deployment("web", APP_NS).metadata.labels["velero.io/restore-name"] == restores[0]["metadata"]["name"]
+    # The other application was not touched.
+    assert "velero.io/restore-name" not in (lab.pvc(APP_NS, "api-data")["metadata"].get("labels") or {})
+    assert "Restored web in shop from backup second" in output(proc) and "Recovery time:" in output(proc)
+
+    # A named backup, the namespace found from... nothing left: it must be given. Without target_node the claim keeps its node.
+    delete_app(lab, APP_NS, "api")
+    proc = playbook("dr_restore_workload", {"app": "api", "backup": "first"})
+    assert proc.returncode != 0 and "say which namespace" in output(proc)
+    proc = playbook("dr_restore_workload", {"app": "api", "backup": "first", "app_namespace": APP_NS})
+    assert proc.returncode == 0, output(proc)
+    restore = [r for r in lab.velero_objects("restores") if r["spec"]["backupName"] == "first"]
+    assert len(restore) == 1 and restore[0]["status"]["phase"] == "Completed"
+    assert lab.pvc(APP_NS, "api-data")["metadata"]["annotations"][SELECTED_NODE] == SOURCE
+    assert [p["spec"].get("nodeName") for p in lab.pods(APP_NS, "app=api")] == [SOURCE]
+
+    proc = playbook("dr_restore_workload", {"app": "api", "backup": "nope", "app_namespace": APP_NS})
+    assert proc.returncode != 0 and "Backup nope does not exist" in output(proc)
