@@ -288,6 +288,113 @@ def test_unauthenticated_rejected(server):
         assert resp.read().decode() == Path(server.ca_path).read_text(encoding="utf-8")
 
 
+def _lagging_proxy(target_port: int, delay: float = 0.01):
+    """A TCP relay adding `delay` per segment and per half-close, like the lab's tailnet between host and node.
+
+    The latency is what exposes a server that closes a connection without saying so: the client reuses the
+    connection before the FIN arrives and its next request gets no response. Returns (port, stop)."""
+    import threading  # pylint: disable=import-outside-toplevel
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                time.sleep(delay)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+        except OSError:
+            for sock in (src, dst):
+                sock.close()
+
+    def accept():
+        while not done.is_set():
+            try:
+                near, unused = listener.accept()
+            except OSError:
+                continue
+            far = socket.create_connection(("127.0.0.1", target_port))
+            threading.Thread(target=pipe, args=(near, far), daemon=True).start()
+            threading.Thread(target=pipe, args=(far, near), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def stop():
+        done.set()
+        listener.close()
+    return listener.getsockname()[1], stop
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_concurrent_requests_on_pooled_connections_are_never_dropped(server, connection):
+    """Regression: with a pooling keep-alive client (urllib3, as the official client uses) and no retries, many
+    concurrent requests across a slow link all get answers -- also when the client asks for `Connection: close`,
+    which the server must then announce in its response (it used to close silently, and urllib3 reused the
+    connection: RemoteDisconnected('Remote end closed connection without response'))."""
+    import threading  # pylint: disable=import-outside-toplevel
+    import urllib3  # pylint: disable=import-outside-toplevel
+    port, stop = _lagging_proxy(server.api.port)
+    pool = urllib3.PoolManager(maxsize=4, ca_certs=server.ca_path, retries=False, assert_hostname="localhost", timeout=10)
+    headers = {"Authorization": f"Bearer {server.token}", "Accept": "application/json", "Connection": connection}
+    failures, answered = [], []
+
+    def work(worker: int):
+        for i in range(25):
+            try:
+                if i % 5 == 4:  # bodies too, and one the server refuses without looking at it (read all the same)
+                    resp = pool.request("POST", f"https://127.0.0.1:{port}/api/v1/namespaces/default/configmaps",
+                                        body=json.dumps({"metadata": {"name": f"load-{connection}-{worker}-{i}"}}),
+                                        headers={**headers, "Content-Type": "application/json",
+                                                 **({"Authorization": "Bearer wrong"} if i % 10 == 9 else {})})
+                    assert resp.status == (401 if i % 10 == 9 else 201), resp.data
+                else:
+                    resp = pool.request("GET", f"https://127.0.0.1:{port}/api/v1/namespaces/default/configmaps", headers=headers)
+                    assert resp.status == 200, resp.data
+                if connection == "close":
+                    assert resp.headers.get("Connection") == "close"
+                answered.append(1)
+            except Exception as exc:  # pylint: disable=broad-except
+                failures.append(repr(exc))
+
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        pool.clear()
+        stop()
+    assert failures == [] and len(answered) == 200, failures[:5]
+
+
+def test_keep_alive_answers_in_one_write_without_nagle_stall(server):
+    """Sequential requests on one kept-alive connection take milliseconds, not the 40 ms of Nagle + delayed ACK."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    import http.client  # pylint: disable=import-outside-toplevel
+    conn = http.client.HTTPSConnection("127.0.0.1", server.api.port, timeout=10,
+                                       context=ssl.create_default_context(cafile=server.ca_path))
+    headers = {"Authorization": f"Bearer {server.token}"}
+    try:
+        conn.request("GET", "/api/v1/namespaces", headers=headers)
+        conn.getresponse().read()
+        began = time.monotonic()
+        for unused in range(50):
+            conn.request("GET", "/api/v1/namespaces/default", headers=headers)
+            resp = conn.getresponse()
+            assert resp.status == 200 and json.loads(resp.read())["metadata"]["name"] == "default"
+            assert not resp.will_close
+        assert (time.monotonic() - began) / 50 < 0.03
+    finally:
+        conn.close()
+
+
 def test_ansible_k8s_modules(server, run_ansible):
     """kubernetes.core k8s / k8s_info work with the written kubeconfig."""
     env = {"K8S_AUTH_KUBECONFIG": server.kubeconfig_path}

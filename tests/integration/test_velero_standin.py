@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import urllib3
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -372,6 +373,91 @@ def test_restore_outcome_knob(env, shop_backup, outcome):
         assert status["failureReason"] and restored is None
     else:
         assert status["validationErrors"] and restored is None
+
+
+class ApiFaults:
+    """Inject API failures into the running controller's client (wraps its ApiClient.call_api).
+
+    faults: [(method, path suffix, times, kind)] -- kind "lost" sends the request and loses the answer
+    (the server did it, the client sees the connection drop), "unavailable" answers 503 without doing it,
+    "broken" answers 500 every time."""
+
+    def __init__(self, ctl, faults):
+        self.api, self.faults, self.hits = ctl.kube.api, [list(f) for f in faults], []
+        self.real = self.api.call_api
+
+    def __enter__(self):
+        def call_api(resource_path, method, *args, **kwargs):
+            for fault in self.faults:
+                want_method, suffix, times, kind = fault
+                if method == want_method and resource_path.endswith(suffix) and times != 0:
+                    fault[2] = times - 1
+                    self.hits.append((method, resource_path, kind))
+                    if kind == "lost":
+                        self.real(resource_path, method, *args, **kwargs)
+                        raise urllib3.exceptions.ProtocolError(
+                            "Connection aborted.", ConnectionResetError("Remote end closed connection without response"))
+                    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+                    code = 503 if kind == "unavailable" else 500
+                    raise ApiException(status=code, reason="injected")
+            return self.real(resource_path, method, *args, **kwargs)
+        self.api.call_api = call_api
+        return self
+
+    def __exit__(self, *exc):
+        self.api.call_api = self.real
+
+
+def test_restore_survives_lost_answers_and_resumes_what_it_created(env, shop_backup):
+    """API errors midway through a restore: the items are retried in the same restore, and a claim (and pod)
+    that exists because THIS restore created it -- its answer was lost -- still gets its volume provisioned and Bound."""
+    assert shop_backup["status"]["phase"] == "Completed"
+    kube, ctl = env["kube"], env["ctl"]
+    ns = "shop-flaky"
+    faults = [("POST", f"/namespaces/{ns}/persistentvolumeclaims", 1, "lost"),
+              ("POST", f"/namespaces/{ns}/pods", 1, "lost"),
+              ("POST", f"/namespaces/{ns}/configmaps", 2, "unavailable"),
+              ("PATCH", f"/namespaces/{ns}/persistentvolumeclaims/data/status", 1, "unavailable")]
+    with ApiFaults(ctl, faults) as injected:
+        new_restore(kube, ns, backupName="shop-1", namespaceMapping={"shop": ns})
+        restore = wait_phase(kube, "restores", ns, ("Completed", "PartiallyFailed", "Failed"), timeout=30)
+    assert len(injected.hits) == 5, injected.hits
+    status = restore["status"]
+    assert status["phase"] == "Completed", status
+    assert status["errors"] == 0 and status["progress"]["itemsRestored"] == status["progress"]["totalItems"]
+    assert_valid("restores", restore)
+    pvc = kube.get("", "v1", "persistentvolumeclaims", ns, "data")
+    assert pvc["metadata"]["labels"]["velero.io/restore-name"] == ns
+    assert pvc["status"]["phase"] == "Bound" and pvc["spec"]["volumeName"] == f"pvc-{pvc['metadata']['uid']}"
+    pv = kube.get("", "v1", "persistentvolumes", None, pvc["spec"]["volumeName"])
+    assert pv["spec"]["claimRef"]["uid"] == pvc["metadata"]["uid"]
+    assert kube.get("", "v1", "pods", ns, "web-0")["spec"]["nodeName"] == pv_node_of(pv)
+    assert kube.get("", "v1", "configmaps", ns, "settings")["data"] == {"color": "blue"}
+    resources = json.loads(gzip.decompress(s3_get(env, f"{env['prefix']}/restores/{ns}/restore-{ns}-resource-list.json.gz")))
+    assert f"{ns}/data" in resources["v1/PersistentVolumeClaim"] and f"{ns}/web-0" in resources["v1/Pod"]
+
+
+def test_restore_item_that_keeps_failing_is_a_restore_error(env, shop_backup):
+    """An item the API keeps refusing: recorded as a restore error (PartiallyFailed, status.errors), never a
+    silent Completed; the rest of the restore goes on, the claim included."""
+    assert shop_backup["status"]["phase"] == "Completed"
+    kube, ctl = env["kube"], env["ctl"]
+    ns = "shop-broken"
+    with ApiFaults(ctl, [("POST", f"/namespaces/{ns}/configmaps", -1, "broken")]):
+        new_restore(kube, ns, backupName="shop-1", namespaceMapping={"shop": ns})
+        restore = wait_phase(kube, "restores", ns, ("Completed", "PartiallyFailed", "Failed"), timeout=30)
+    status = restore["status"]
+    assert status["phase"] == "PartiallyFailed" and status["errors"] >= 1 and "failureReason" not in status, status
+    assert status["progress"]["itemsRestored"] < status["progress"]["totalItems"]
+    assert_valid("restores", restore)
+    results = json.loads(gzip.decompress(s3_get(env, f"{env['prefix']}/restores/{ns}/restore-{ns}-results.gz")))
+    assert any("configmaps/shop/settings" in err for err in results["errors"]["velero"]), results
+    assert kube.get("", "v1", "configmaps", ns, "settings", default=None) is None
+    assert kube.get("", "v1", "persistentvolumeclaims", ns, "data")["status"]["phase"] == "Bound"
+
+
+def pv_node_of(pv: dict) -> str:
+    return pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0]
 
 
 def test_in_progress_seconds_knob(env):

@@ -720,9 +720,26 @@ class Auth:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with persistent connections, like kube-apiserver.
+
+    A connection is closed only when the client asks for it (Connection: close, HTTP/1.0), after a watch,
+    after an error that leaves the stream unusable, or after `timeout` seconds idle; every response on a
+    connection about to be closed says `Connection: close`, so that no client reuses it (a pooling client
+    such as urllib3 otherwise puts the connection back and sends its next request on a socket the server
+    has closed: RemoteDisconnected, "Remote end closed connection without response"). Responses are
+    written in one piece (buffered writer, flushed per request) with Nagle off, so keep-alive costs no
+    delayed-ACK stall.
+    """
+
     protocol_version = "HTTP/1.1"
     server_version = "k3s-standin"
+    disable_nagle_algorithm = True
+    wbufsize = -1  # buffered: headers and body leave in one write at the flush after each request
+    timeout = 300  # idle keep-alive connections (and stalled TLS handshakes) are dropped after this
     api: "ApiServer"
+
+    _raw = b""
+    _streaming = False
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         """Quiet; the stand-in logs its own events."""
@@ -733,12 +750,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Audit-Id", str(uuid.uuid4()))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        self.wfile.flush()
+
+    def _read_raw(self) -> bytes:
+        """The request body, always read in full first: bytes left unread would be parsed as the next request."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # the stream cannot be resynchronised
+            raise ApiError(400, "BadRequest", "a request body needs a valid Content-Length")
+        return self.rfile.read(length) if length else b""
 
     def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._raw
         if not raw:
             return None
         try:
@@ -772,7 +802,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         path = url.path.rstrip("/") or "/"
+        self._raw = b""
         try:
+            self._raw = self._read_raw()
             if path == "/ping":
                 return self._send(200, "pong", "text/plain")
             if path == "/cacerts":
@@ -796,17 +828,25 @@ class _Handler(BaseHTTPRequestHandler):
             code, result = self.api.handle(method, path, query, body, self.headers.get("Content-Type") or "", self)
             if result is not None:
                 self._send(code, result)
-        except ApiError as err:
-            self._send(err.code, err.status())
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
             self.close_connection = True
+        except ApiError as err:
+            self._error_response(err)
         except Exception as exc:  # pylint: disable=broad-except
-            self._send(500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status())
+            self._error_response(ApiError(500, "InternalError", f"Internal error occurred: {exc!r}"))
+
+    def _error_response(self, err: "ApiError") -> None:
+        if self._streaming:
+            self.close_connection = True  # a watch already sent its headers: only closing can end it
+            return
+        try:
+            self._send(err.code, err.status())
+        except OSError:
+            self.close_connection = True
 
     def _proxy(self, method: str) -> None:
         """Forward to the first server (joined servers share its datastore this way)."""
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else None
+        data = self._raw or None
         headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
         req = urllib.request.Request(self.api.upstream.rstrip("/") + self.path, data=data, method=method, headers=headers)
         try:
@@ -819,22 +859,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def stream_watch(self, events) -> None:
         """Send watch events with chunked encoding until the iterator ends."""
+        self._streaming = True
+        self.close_connection = True  # said up front: the stream ends with the connection
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
         self.end_headers()
+        self.wfile.flush()
         for event in events:
             line = json.dumps(event).encode() + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
-        self.close_connection = True
+        self.wfile.flush()
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 64
+    request_queue_size = 256
 
     def __init__(self, addr, handler, context: ssl.SSLContext):
         if ":" in addr[0]:
@@ -843,6 +887,8 @@ class _Server(ThreadingHTTPServer):
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def finish_request(self, request, client_address):
+        # In the connection's own thread (never the accept loop), bounded by the handler's timeout.
+        request.settimeout(self.RequestHandlerClass.timeout)
         try:
             request.do_handshake()
         except (ssl.SSLError, OSError):

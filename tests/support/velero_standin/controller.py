@@ -38,6 +38,8 @@ FS_SKIP_VOLUME_TYPES = ("hostPath", "secret", "configMap", "projected", "downwar
 RESTORE_PRIORITIES = ["customresourcedefinitions.apiextensions.k8s.io", "namespaces", "storageclasses.storage.k8s.io",
                       "persistentvolumes", "persistentvolumeclaims", "serviceaccounts", "secrets", "configmaps",
                       "limitranges", "pods", "replicasets.apps", "endpoints", "services"]
+RESTORE_PASSES = 3  # passes of a restore cut short by transient API errors before it is Failed
+ITEM_ATTEMPTS = 4  # attempts at one item of a restore (transient API errors) before it is a restore error
 SKIP_BACKUP = {"events", "events.events.k8s.io", "nodes", "bindings", "componentstatuses", "tokenreviews.authentication.k8s.io"}
 META_DROP = ("uid", "resourceVersion", "creationTimestamp", "generation", "selfLink", "managedFields", "deletionTimestamp",
              "deletionGracePeriodSeconds")
@@ -730,8 +732,8 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                         "phase": "Failed", "completionTimestamp": now_iso(),
                         "failureReason": 'found a restore with status "InProgress" during the server starting, mark it as "Failed"'})
                 elif time.time() >= state["due"]:
-                    self._finish_restore(restore, state)
-                    self._running.pop(("restores", name), None)
+                    if self._finish_restore(restore, state):
+                        self._running.pop(("restores", name), None)
 
     def _start_restore(self, restore: dict, knobs: dict) -> None:
         spec = restore.get("spec") or {}
@@ -775,13 +777,22 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         self._running[("restores", name)] = {"due": start + self._delay(knobs), "outcome": outcome}
         LOG.info("restore %s: InProgress from backup %s", name, backup_name)
 
-    def _finish_restore(self, restore: dict, state: dict) -> None:
+    def _finish_restore(self, restore: dict, state: dict) -> bool:
+        """Run the restore and record its outcome; False when it is to be tried again on the next pass.
+
+        The run is resumable: a pass cut short by a transient API error (no answer, 5xx, 429) is run again,
+        up to RESTORE_PASSES times, and finds what it already created by its velero.io/restore-name label.
+        A terminal status that could not be written is kept and written on the next pass.
+        """
+        if "status" in state:  # computed on an earlier pass, only the write failed
+            return self._write_restore_status(restore["metadata"]["name"], state["status"])
         restore = self._get("restores", restore["metadata"]["name"])
         if restore is None:
-            return
+            return True
         name, spec = restore["metadata"]["name"], restore.get("spec") or {}
         oplog = OpLog("restore", f"{self.namespace}/{name}")
         loc = None
+        state["passes"] = state.get("passes", 0) + 1
         try:
             backup = self._get("backups", spec.get("backupName", ""))
             if backup is None:
@@ -797,7 +808,14 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                           "completionTimestamp": now_iso(), "errors": 1, "warnings": 0}
             else:
                 status = self._run_restore(restore, backup, loc, oplog, state["outcome"])
-        except (ValueError, KeyError, KubeError, *store.STORAGE_ERRORS) as exc:
+        except KubeError as exc:
+            if Kube.transient(exc) and state["passes"] < RESTORE_PASSES:
+                LOG.warning("restore %s: pass %d cut short, trying again: %s", name, state["passes"], exc)
+                return False
+            LOG.warning("restore %s failed: %s", name, exc)
+            oplog(f"restore failed: {exc}", "error")
+            status = {"phase": "Failed", "failureReason": str(exc), "completionTimestamp": now_iso()}
+        except (ValueError, KeyError, *store.STORAGE_ERRORS) as exc:
             LOG.warning("restore %s failed: %s", name, exc)
             oplog(f"restore failed: {exc}", "error")
             status = {"phase": "Failed", "failureReason": str(exc), "completionTimestamp": now_iso()}
@@ -806,8 +824,21 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                 loc.put(loc.restore_key(name, "-logs.gz"), oplog.gz())
             except store.STORAGE_ERRORS as exc:
                 LOG.warning("restore %s: log upload failed: %s", name, exc)
-        self._update("restores", restore, status=status)
+        state["status"] = status
+        return self._write_restore_status(name, status)
+
+    def _write_restore_status(self, name: str, status: dict) -> bool:
+        try:
+            restore = self._get("restores", name)
+            if restore is not None:
+                self._update("restores", restore, status=status)
+        except KubeError as exc:
+            if not Kube.transient(exc):
+                raise
+            LOG.warning("restore %s: status not written yet, trying again: %s", name, exc)
+            return False
         LOG.info("restore %s: %s", name, status.get("phase"))
+        return True
 
     def _node_mapping(self) -> dict:
         mapping: dict = {}
@@ -933,6 +964,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         self.total = self.restored = 0
         self.resource_list: dict = {}
         self.created_ns: set = set()
+        self._recorded: dict | None = None  # the item _restore_item restored, for the resource list
         self.pvcs: dict = {}  # (target ns, name) -> created PVC
         self.restored_pvs: dict = {}  # name -> created PV
         nodes = self.kube.list("", "v1", "nodes")
@@ -964,15 +996,36 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                                         item[1]["metadata"].get("namespace") or "", item[1]["metadata"]["name"]))
         self.total = len(selected)
         for gres, obj in selected:
-            try:
-                self._restore_item(gres, obj)
-            except KubeError as exc:
-                self._fail(f"error restoring {gres}/{self._ident(obj)}: {exc}")
+            if self._attempt(f"error restoring {gres}/{self._ident(obj)}", self._restore_item, gres, obj):
+                self.restored += 1
+                self._record_item(gres, obj)
         for (tns, pvc_name), pvc in list(self.pvcs.items()):
             node = (pvc["metadata"].get("annotations") or {}).get(SELECTED_NODE)
-            if node and not (pvc.get("spec") or {}).get("volumeName"):
-                self._provision(tns, pvc_name, node)
+            if node and not (pvc.get("status") or {}).get("phase") == "Bound":
+                self._attempt(f"error provisioning a volume for pvc {tns}/{pvc_name}", self._provision, tns, pvc_name, node)
         self.log(f"Restore completed: {self.restored}/{self.total} items, {len(self.warnings)} warnings, {len(self.errors)} errors")
+
+    def _attempt(self, what: str, func, *args) -> bool:
+        """Run one step of the restore, retrying transient API errors; any other failure is a restore error."""
+        for attempt in range(1, ITEM_ATTEMPTS + 1):
+            try:
+                func(*args)
+                return True
+            except KubeError as exc:
+                if Kube.transient(exc) and attempt < ITEM_ATTEMPTS:
+                    self.log(f"{what} (attempt {attempt}, retrying): {exc}", "warning")
+                    time.sleep(0.25 * 2 ** (attempt - 1))
+                    continue
+                self._fail(f"{what}: {exc}")
+            except Exception as exc:  # pylint: disable=broad-except
+                self._fail(f"{what}: {type(exc).__name__}: {exc}")
+            return False
+        return False
+
+    def _ours(self, obj: dict | None) -> bool:
+        """Created by this restore (on an earlier attempt or pass whose answer was lost)."""
+        labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+        return labels.get(LABEL_RESTORE) == self.restore["metadata"]["name"][:63]
 
     @staticmethod
     def _ident(obj: dict) -> str:
@@ -1032,9 +1085,16 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         key = f"{obj.get('apiVersion')}/{obj.get('kind')}"
         self.resource_list.setdefault(key, []).append(self._ident(obj))
 
+    def _record_item(self, gres: str, obj: dict) -> None:  # pylint: disable=unused-argument
+        """Add the item just restored (set by _restore_item; None for a skipped one) to the resource list."""
+        if self._recorded is not None:
+            self._record(self._recorded)
+        self._recorded = None
+
     def _restore_item(self, gres: str, obj: dict) -> None:  # pylint: disable=too-many-branches
         plural, _dot, group = gres.partition(".")
         version = obj["apiVersion"].split("/")[-1]
+        self._recorded = None
         new = self._prepare(obj)
         meta = new["metadata"]
         source_ns = meta.get("namespace")
@@ -1042,17 +1102,21 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
             meta["name"] = self.mapping.get(meta["name"], meta["name"])
             new.pop("spec", None)
             if self.kube.get("", "v1", "namespaces", None, meta["name"], default=None) is None:
-                self.kube.create("", "v1", "namespaces", new)
+                try:
+                    self.kube.create("", "v1", "namespaces", new)
+                except KubeError as exc:
+                    if exc.code != 409:
+                        raise
             self.created_ns.add(meta["name"])
-            self.restored += 1
-            self._record(new)
+            self._recorded = new
             return
         if source_ns:
             meta["namespace"] = self.mapping.get(source_ns, source_ns)
             self._ensure_namespace(meta["namespace"], source_ns)
+        self._recorded = new
         if gres == "persistentvolumes":
             if not self._restore_pv(obj, new):
-                self.restored += 1
+                self._recorded = None
                 return
         elif gres == "persistentvolumeclaims":
             self._transform_pvc(source_ns, new)
@@ -1072,8 +1136,15 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         except KubeError as exc:
             if exc.code != 409:
                 raise
-            self._existing(group, version, plural, new)
-            created = None
+            current = self.kube.get(group, version, plural, meta.get("namespace"), meta["name"])
+            if self._ours(current):
+                # Created by this restore already (an attempt whose answer was lost, or an earlier pass):
+                # carry on with it, so that a claim still gets its volume and a pod its claims bound.
+                self.log(f"Resuming {gres} {self._ident(new)}: created earlier by this restore")
+                created = current
+            else:
+                self._existing(group, version, plural, new, current)
+                created = None
         if created is not None:
             if gres == "persistentvolumeclaims":
                 self.pvcs[(meta["namespace"], meta["name"])] = created
@@ -1081,12 +1152,9 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 self.restored_pvs[meta["name"]] = created
             elif gres == "pods":
                 self._after_pod(source_ns, obj, created)
-        self.restored += 1
-        self._record(new)
 
-    def _existing(self, group: str, version: str, plural: str, new: dict) -> None:
+    def _existing(self, group: str, version: str, plural: str, new: dict, current: dict) -> None:
         meta = new["metadata"]
-        current = self.kube.get(group, version, plural, meta.get("namespace"), meta["name"])
         ident = f"{new.get('kind')} \"{meta['name']}\""
 
         def comparable(item: dict) -> dict:
@@ -1199,7 +1267,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         tns = created["metadata"]["namespace"]
         for claim in pod_claims(created).values():
             pvc = self.pvcs.get((tns, claim))
-            if pvc is not None and node and not (pvc.get("spec") or {}).get("volumeName"):
+            if pvc is not None and node and (pvc.get("status") or {}).get("phase") != "Bound":
                 self._provision(tns, claim, node)
         for pvb in self.pvbs_by_pod.get((source_ns, original["metadata"]["name"])) or []:
             snap = (pvb.get("status") or {}).get("snapshotID")
@@ -1215,9 +1283,10 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         """local-path's provisioner: a hostPath PV pinned to the node, bound to the claim."""
         pvc = self.kube.get("", "v1", "persistentvolumeclaims", namespace, claim)
         spec = pvc.get("spec") or {}
-        if spec.get("volumeName"):
-            return
         pv_name = f"pvc-{pvc['metadata']['uid']}"
+        if spec.get("volumeName") and (spec["volumeName"] != pv_name or (pvc.get("status") or {}).get("phase") == "Bound"):
+            self.pvcs[(namespace, claim)] = pvc
+            return  # bound already, or to a restored volume: nothing to provision
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
         storage_class = spec.get("storageClassName") or "local-path"
         pv = {"apiVersion": "v1", "kind": "PersistentVolume",
@@ -1231,13 +1300,18 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                        "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": namespace,
                                     "uid": pvc["metadata"]["uid"]}},
               "status": {"phase": "Bound"}}
-        self.kube.create("", "v1", "persistentvolumes", pv)
+        try:
+            self.kube.create("", "v1", "persistentvolumes", pv)
+        except KubeError as exc:  # made by an earlier attempt whose answer was lost?
+            existing = self.kube.get("", "v1", "persistentvolumes", None, pv_name) if exc.code == 409 else None
+            if (((existing or {}).get("spec") or {}).get("claimRef") or {}).get("uid") != pvc["metadata"]["uid"]:
+                raise
         annotations = {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
                        "volume.beta.kubernetes.io/storage-provisioner": "rancher.io/local-path",
                        "volume.kubernetes.io/storage-provisioner": "rancher.io/local-path", SELECTED_NODE: node}
-        updated = self.kube.patch("", "v1", "persistentvolumeclaims", claim,
-                                  {"metadata": {"annotations": annotations}, "spec": {"volumeName": pv_name}}, namespace)
-        self.kube.patch("", "v1", "persistentvolumeclaims", claim, {"status": {
+        self.kube.patch("", "v1", "persistentvolumeclaims", claim,
+                        {"metadata": {"annotations": annotations}, "spec": {"volumeName": pv_name}}, namespace)
+        updated = self.kube.patch("", "v1", "persistentvolumeclaims", claim, {"status": {
             "phase": "Bound", "accessModes": pv["spec"]["accessModes"], "capacity": {"storage": size}}}, namespace, sub="status")
         self.pvcs[(namespace, claim)] = updated
         self.log(f"Provisioned {pv_name} on node {node} for pvc {namespace}/{claim}")
