@@ -45,9 +45,9 @@ def setup(node_name: str, node_ip: str, flannel_iface: str, log) -> None:
     gateway = cidr.replace(".0/24", ".1/24")
     if shutil.which("ip"):
         if not _link_exists("flannel.1"):
+            # Not bound to the flannel interface (`dev`): the stand-in tailscaled recreates its
+            # device when it restarts (a package update), which would take flannel.1 with it.
             argv = ["ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", node_ip, "dstport", "8472", "nolearning"]
-            if flannel_iface and _link_exists(flannel_iface):
-                argv += ["dev", flannel_iface]
             if not _run(*argv):
                 log("warning", "could not create flannel.1")
         if not _link_exists("cni0"):
@@ -69,7 +69,7 @@ def setup(node_name: str, node_ip: str, flannel_iface: str, log) -> None:
         f"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET={gateway.split('/', maxsplit=1)[0]}/24\nFLANNEL_MTU=1230\nFLANNEL_IPMASQ=true\n",
         encoding="utf-8")
     Path("/run/k3s/containerd").mkdir(parents=True, exist_ok=True)
-    log("info", f"flannel.1 and cni0 ({cidr}) are up")
+    log("info", f"flannel.1 (for {flannel_iface or 'the default route'}) and cni0 ({cidr}) are up")
 
 
 def wanted(data_dir: Path, default_data_dir: Path) -> bool:
