@@ -660,6 +660,7 @@ def test_backup_info_filters(play, cluster):
         {"module": "velero_backup_info", "phase": ["Failed"]},
         {"module": "velero_backup_info", "name": "n1"},
         check=True)
+
     def names(result):
         return [b["name"] for b in ok(result)["backups"]]
 

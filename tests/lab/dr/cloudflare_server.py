@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The Cloudflare API test server (tests/support/cloudflare_api.py) as a process, for the lab and Molecule.
 
     cloudflare_server.py --listen ADDR:PORT --zone ZONE [--zone ZONE2] --token-file FILE

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Background services of the disaster-recovery drill (extensions/molecule/dr), on the test host.
 
     services.py start s3 --dir DIR --listen ADDR:PORT --bucket NAME
