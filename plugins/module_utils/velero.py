@@ -341,10 +341,20 @@ def backup_body(params):
             "spec": backup_spec(params)}
 
 
+def _match_labels(labels):
+    return {"matchLabels": dict((str(k), _stringify(v)) for k, v in labels.items())}
+
+
 def restore_body(name, namespace, backup_name, params):
     spec = {"backupName": backup_name}
-    if params.get("included_namespaces") is not None:
-        spec["includedNamespaces"] = list(params["included_namespaces"])
+    for option, field in (("included_namespaces", "includedNamespaces"), ("included_resources", "includedResources"),
+                          ("excluded_resources", "excludedResources")):
+        if params.get(option) is not None:
+            spec[field] = list(params[option])
+    if params.get("label_selector") is not None:
+        spec["labelSelector"] = _match_labels(params["label_selector"])
+    if params.get("or_label_selectors") is not None:
+        spec["orLabelSelectors"] = [_match_labels(labels) for labels in params["or_label_selectors"]]
     if params.get("namespace_mapping"):
         spec["namespaceMapping"] = dict((str(k), str(v)) for k, v in params["namespace_mapping"].items())
     if params.get("restore_pvs") is not None:
@@ -690,6 +700,18 @@ class VeleroAPI(object):
         return self._plain(self._call("patching ConfigMap %s/%s" % (self.namespace, name), self.core.patch_namespaced_config_map,
                                       name, self.namespace, patch, _content_type="application/merge-patch+json", **kwargs))
 
+    def delete_configmap(self, name, dry_run=False):
+        """Delete a ConfigMap; False when it did not exist."""
+        kwargs = {"dry_run": "All"} if dry_run else {}
+        try:
+            self._call("deleting ConfigMap %s/%s" % (self.namespace, name), self.core.delete_namespaced_config_map,
+                       name, self.namespace, **kwargs)
+        except KubernetesError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def secret_value(self, name, key):
         """A Secret's value (decoded), None when the Secret or key does not exist."""
         try:
@@ -889,13 +911,19 @@ def run_restore(module, api):
     if phase == PARTIALLY_FAILED:
         module.warn("Backup %s finished PartiallyFailed: what failed to be backed up will not be restored" % backup_name)
     result["storage_location"] = require_available_location(api, backup)
-    if params.get("node_mapping"):
-        changed, configmap, before = ensure_node_mapping(api, params["node_mapping"], module.check_mode)
-        result["node_mapping_configmap"] = configmap
+    mapping = params.get("node_mapping")
+    if mapping is not None:
+        if mapping:
+            changed, configmap, before = ensure_node_mapping(api, mapping, module.check_mode)
+            result["node_mapping_configmap"] = configmap
+        else:
+            before = api.get_configmap(NODE_MAPPING_CONFIGMAP)
+            changed = before is not None and api.delete_configmap(NODE_MAPPING_CONFIGMAP, dry_run=module.check_mode)
+            configmap = None
         result["changed"] = result["changed"] or changed
         if changed and module._diff:
             result.setdefault("diffs", []).append(_diff({"data": (before or {}).get("data") or {}} if before else {},
-                                                        {"data": configmap.get("data") or {}},
+                                                        {"data": configmap.get("data") or {}} if configmap else {},
                                                         "ConfigMap %s/%s" % (api.namespace, NODE_MAPPING_CONFIGMAP)))
     restore_name = name or "%s-%s" % (backup_name[:238], utc_stamp())
     body = restore_body(restore_name, api.namespace, backup_name, params)
@@ -923,6 +951,10 @@ def _finish_restore(module, api, result, restore):
         restore = _wait_run(api, RESTORES, restore["metadata"]["name"], params, module.check_mode)
         result["restore"] = restore
         result.update(outcome_fields(restore))
+        # The restore is over (whatever its outcome): a mapping left behind would move the volumes of every later restore.
+        if params.get("node_mapping") and not params["keep_node_mapping"]:
+            result["node_mapping_removed"] = api.delete_configmap(NODE_MAPPING_CONFIGMAP)
+            result["changed"] = result["changed"] or result["node_mapping_removed"]
         check_outcome("Restore", restore, params["allow_partially_failed"], dict(result))
     result["restore"] = restore
     result.update(outcome_fields(restore))

@@ -21,6 +21,9 @@ description:
   - With O(node_mapping), writes the ConfigMap C(change-pvc-node-selector-config) that Velero's
     C(change-pvc-node-selector) restore action reads, so that volumes bound to a node (K3s C(local-path)) are restored onto
     another one. The ConfigMap is made to hold exactly O(node_mapping).
+  - Once a waited-for restore has finished (whatever its outcome), the module deletes that ConfigMap again, unless
+    O(keep_node_mapping) is set. Velero applies it to every restore, so a mapping left behind would move the volumes of
+    later restores too. O(node_mapping={}) deletes a mapping left by an earlier restore before this one starts.
   - With O(name), a restore of that name that exists is returned as it is (C(changed=false)). Without O(name), each run
     creates a new restore named C(<backup>-<YYYYMMDDHHMMSS>).
   - With O(wait), waits until the restore reaches a terminal phase and fails the task unless it is V(Completed) (or
@@ -70,6 +73,29 @@ options:
       - Namespaces to restore (C(spec.includedNamespaces)); all those in the backup if not set.
     type: list
     elements: str
+  included_resources:
+    description:
+      - Resources to restore (C(spec.includedResources)), as C(resource) or C(resource.group), for example V(deployments.apps)
+        or V(persistentvolumeclaims); all if not set.
+    type: list
+    elements: str
+  excluded_resources:
+    description:
+      - Resources not to restore (C(spec.excludedResources)).
+    type: list
+    elements: str
+  label_selector:
+    description:
+      - Restore only the objects carrying all these labels (C(spec.labelSelector.matchLabels)).
+      - Velero restores a PersistentVolumeClaim's data only when the claim itself matches.
+    type: dict
+  or_label_selectors:
+    description:
+      - Restore the objects matching any of these label sets (C(spec.orLabelSelectors), each a C(matchLabels)), for example
+        an application labelled either C(app.kubernetes.io/name) or C(app).
+      - Velero refuses a restore with both a label selector and C(orLabelSelectors); so does this module, before any request.
+    type: list
+    elements: dict
   namespace_mapping:
     description:
       - Restore namespaces under other names, old name to new name (C(spec.namespaceMapping)).
@@ -90,7 +116,16 @@ options:
         C(volume.kubernetes.io/selected-node) annotation).
       - Written to the ConfigMap C(change-pvc-node-selector-config) in O(namespace), labelled C(velero.io/plugin-config)
         and C(velero.io/change-pvc-node-selector=RestoreItemAction); its data is replaced by this mapping.
+      - V({}) deletes that ConfigMap (a mapping an earlier restore left) before the restore starts.
     type: dict
+  keep_node_mapping:
+    description:
+      - Leave the node mapping ConfigMap in place after a waited-for restore has finished.
+      - By default it is deleted then, since Velero would apply it to every later restore. Without O(wait) the module
+        cannot know when Velero is done with it, so it is always left; delete it afterwards or run the next restore with
+        O(node_mapping={}).
+    type: bool
+    default: false
   allow_partially_failed:
     description:
       - Whether a V(PartiallyFailed) outcome counts as a success (with O(wait)), and whether O(schedule_name) may pick a
@@ -135,6 +170,17 @@ EXAMPLES = r"""
       worker1: worker4
     existing_resource_policy: update
     wait: true
+
+- name: Restore one application, whichever of the two usual labels it carries, with its volumes on worker2
+  infra.k3s.velero_restore:
+    backup_name: standard-20250301030000
+    included_namespaces: [wiki]
+    or_label_selectors:
+      - app.kubernetes.io/name: wiki
+      - app: wiki
+    node_mapping:
+      worker1: worker2
+    wait: true
 """
 
 RETURN = r"""
@@ -162,14 +208,19 @@ storage_location:
   returned: when a restore was created
   type: dict
 node_mapping_configmap:
-  description: The node mapping ConfigMap as it now is.
-  returned: when O(node_mapping) is set and a restore was created
+  description: The node mapping ConfigMap as written for the restore (see RV(node_mapping_removed) for whether it is still there).
+  returned: when O(node_mapping) is not empty and a restore was created
   type: dict
   sample:
     metadata:
       name: change-pvc-node-selector-config
       labels: {velero.io/plugin-config: "", velero.io/change-pvc-node-selector: RestoreItemAction}
     data: {worker1: worker4}
+node_mapping_removed:
+  description: Whether the node mapping ConfigMap was deleted after the restore finished.
+  returned: when O(node_mapping) is not empty, O(wait) is set, O(keep_node_mapping) is not, and the restore finished
+  type: bool
+  sample: true
 phase:
   description: The restore's C(status.phase) (V("") while Velero has not picked it up).
   returned: success
@@ -223,10 +274,15 @@ def argument_spec():
         backup_name=dict(type="str"),
         schedule_name=dict(type="str"),
         included_namespaces=dict(type="list", elements="str"),
+        included_resources=dict(type="list", elements="str"),
+        excluded_resources=dict(type="list", elements="str"),
+        label_selector=dict(type="dict"),
+        or_label_selectors=dict(type="list", elements="dict"),
         namespace_mapping=dict(type="dict"),
         restore_pvs=dict(type="bool"),
         existing_resource_policy=dict(type="str", choices=EXISTING_RESOURCE_POLICIES),
         node_mapping=dict(type="dict"),
+        keep_node_mapping=dict(type="bool", default=False),
         allow_partially_failed=dict(type="bool", default=False),
     )
 
@@ -235,7 +291,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         required_one_of=[["backup_name", "schedule_name", "name"]],
-        mutually_exclusive=[["backup_name", "schedule_name"]],
+        mutually_exclusive=[["backup_name", "schedule_name"], ["label_selector", "or_label_selectors"]],
         supports_check_mode=True,
     )
     execute(module, run_restore)

@@ -469,6 +469,51 @@ def test_restore_idempotent_by_name_check_mode_and_node_mapping(play, cluster):
     assert sorted(r["metadata"]["name"] for r in cluster.list("restores")) == ["r1", "r2"]
 
 
+def test_restore_selectors_and_node_mapping_lifetime(play, cluster):
+    cluster.location()
+    cluster.create("backups", "b1", {}, status={"phase": "Completed", "startTimestamp": stamp(5)})
+    mapping = {"worker1": "worker2"}
+    with FakeVelero(cluster, {"r-failed": "Failed"}):
+        (results,) = play([  # one after the other: they share the ConfigMap
+            {"module": "velero_restore", "name": "r-or", "backup_name": "b1", "included_namespaces": ["wiki"],
+             "or_label_selectors": [{"app.kubernetes.io/name": "wiki"}, {"app": "wiki"}],
+             "included_resources": ["deployments.apps", "persistentvolumeclaims"], "excluded_resources": ["secrets"],
+             "node_mapping": mapping, "wait": True, "wait_timeout": 20},
+            {"module": "velero_restore", "name": "r-or", "backup_name": "b1", "node_mapping": mapping, "wait": True, "wait_timeout": 20},
+            {"module": "velero_restore", "name": "r-failed", "backup_name": "b1", "label_selector": {"tier": 1},
+             "node_mapping": mapping, "wait": True, "wait_timeout": 20},
+            {"module": "velero_restore", "name": "r-keep", "backup_name": "b1", "node_mapping": mapping, "keep_node_mapping": True,
+             "wait": True, "wait_timeout": 20},
+            {"module": "velero_restore", "name": "r-plain-check", "backup_name": "b1", "node_mapping": {}, "check_mode": True,
+             "diff": True},
+            {"module": "velero_restore", "name": "r-plain", "backup_name": "b1", "node_mapping": {}},
+            {"module": "velero_restore", "name": "r-both", "backup_name": "b1", "label_selector": {"a": "b"},
+             "or_label_selectors": [{"a": "c"}]},
+        ])
+    selected, again, broken, kept, plain_check, plain, both = results
+    restore = cluster.get("restores", "r-or")
+    assert restore["spec"] == {"backupName": "b1", "includedNamespaces": ["wiki"], "includedResources": ["deployments.apps", "persistentvolumeclaims"],
+                               "excludedResources": ["secrets"],
+                               "orLabelSelectors": [{"matchLabels": {"app.kubernetes.io/name": "wiki"}}, {"matchLabels": {"app": "wiki"}}]}
+    # Written for the restore, deleted once it finished; a rerun finds nothing to do.
+    assert ok(selected)["changed"] is True and selected["node_mapping_removed"] is True
+    assert selected["node_mapping_configmap"]["data"] == mapping
+    assert ok(again)["changed"] is False and again["node_mapping_removed"] is False
+    # Removed after a failed restore too, and the label selector's value is sent as a string.
+    failed(broken, "Restore %s/r-failed failed" % cluster.ns)
+    assert broken["node_mapping_removed"] is True
+    assert cluster.get("restores", "r-failed")["spec"]["labelSelector"] == {"matchLabels": {"tier": "1"}}
+    # keep_node_mapping leaves it; node_mapping {} removes it before the next restore (check mode only shows it).
+    assert ok(kept)["phase"] == "Completed" and "node_mapping_removed" not in kept
+    assert ok(plain_check)["changed"] is True and plain_check["diff"][0] == {
+        "before": {"data": mapping}, "after": {}, "before_header": "ConfigMap %s/change-pvc-node-selector-config (before)" % cluster.ns,
+        "after_header": "ConfigMap %s/change-pvc-node-selector-config (after)" % cluster.ns}
+    assert ok(plain)["changed"] is True and "node_mapping_configmap" not in plain
+    assert cluster.configmap("change-pvc-node-selector-config") is None
+    failed(both, "mutually exclusive: label_selector|or_label_selectors")
+    assert cluster.get("restores", "r-both") is None
+
+
 def test_restore_refusals_and_outcomes(play, cluster):
     cluster.location("default", phase="Unavailable")
     cluster.location("good", phase="Available", default=False)
