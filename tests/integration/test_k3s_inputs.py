@@ -3,6 +3,7 @@ against this machine (local connections), so even a wrong pass would change noth
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from functools import partial
@@ -81,3 +82,32 @@ def test_unreachable_mirror(run_ansible, tmp_path):
                                      {"k3s_version": VERSION, "k3s_release_url": "http://127.0.0.1:9/releases"})
     assert_refused(returncode, output, "could not be used from http://127.0.0.1:9/releases/v1.31.4%2Bk3s1")
     assert "Check k3s_version and k3s_release_url" in output
+
+
+def test_limit_leaving_out_the_first_server(run_ansible, tmp_path):
+    """--limit without the first server (upgrade.yml or k3s_cluster.yml on one node): the first server is asked
+    for its Tailscale IP itself; when it cannot answer, the run stops naming it."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "tailscale").write_text('#!/bin/sh\n[ "$1 $2" = "ip -4" ] && echo 100.64.0.7\n')
+    (fake / "tailscale").chmod(0o755)
+    local = {"ansible_connection": "local", "ansible_become_method": "su"}
+    inventory = {"k3s_cluster": {"children": {
+        "k3s_masters": {"hosts": {"server1": dict(local)}},
+        "k3s_workers": {"hosts": {"agent1": dict(local, tailscale_ip="100.64.0.1")}},
+    }, "vars": {**TOKENS, "k3s_version": VERSION}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+        "name": "preflight", "hosts": "k3s_cluster", "gather_facts": False,
+        "tasks": [{"name": "preflight", "ansible.builtin.include_role": {"name": "infra.k3s.k3s", "tasks_from": "preflight"}},
+                  {"name": "show", "ansible.builtin.debug": {"msg": "FIRST={{ hostvars['server1'].k3s_node_ip }}"}}]}]))
+    path = os.environ["PATH"]
+    result = run_ansible("ansible-playbook", "-i", "hosts.yml", "play.yml", "--limit", "agent1",
+                         extra_env={"PATH": f"{fake}:{path}"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FIRST=100.64.0.7" in result.stdout
+    (fake / "tailscale").write_text("#!/bin/sh\nexit 1\n")
+    result = run_ansible("ansible-playbook", "-i", "hosts.yml", "play.yml", "--limit", "agent1",
+                         extra_env={"PATH": f"{fake}:{path}"}, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "The first server server1 has no k3s_node_ip" in result.stdout + result.stderr
