@@ -21,6 +21,15 @@ tailnet_dir=$root/tests/lab/tailnet
 tailnet_state=$state/tailnet
 tailnet_url=http://10.213.42.1:8488
 tailnet_config=$tailnet_dir/lab-tailnet.json
+# The disaster-recovery stand-ins (tests/lab/dr/services.py) on the gateway too: moto S3 in place of
+# R2 (the bucket node_agent's storage location names), the Cloudflare API test server (the zone of
+# hosts.yml), and the stand-in Velero controller against the cluster's API.
+dr_dir=$root/tests/lab/dr
+dr_state=$state/dr
+dr_s3=10.213.42.1:8491
+dr_cloudflare=10.213.42.1:8492
+velero_crds=$root/../shared/contracts/velero
+python=$root/.venv/bin/python
 # name image address
 hosts=(
   "lab-cp1 bookworm 10.213.42.11"
@@ -64,6 +73,7 @@ up() {
   done
 
   tailnet_up
+  dr_services_up
 
   echo "lab: ansible-playbook infra.k3s.bootstrap -i tests/lab/inventory/"
   ansible-playbook infra.k3s.bootstrap -i "$inventory/"
@@ -78,7 +88,54 @@ up() {
     python3 -c 'import json, sys; text = sys.stdin.read(); data = json.loads(text[text.index("{"):]);
 [print("  %-12s %-16s %s" % (n["metadata"]["name"], [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"][0],
  [c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"][0])) for n in data["resources"]]'
+  dr_controller_up
   report
+}
+
+# What the real cluster has and the lab cannot: Velero's chart (the stand-in K3s server installs
+# Velero's CRDs when it meets the HelmChart, from /opt/velero-crds), an R2 bucket and Cloudflare.
+dr_services_up() {
+  local dropin conf=/etc/systemd/system/k3s.service.d/lab-standin.conf
+  mkdir -p "$dr_state"
+  chmod 0700 "$dr_state"
+  podman exec lab-cp1 mkdir -p /opt/velero-crds /etc/systemd/system/k3s.service.d
+  podman cp "$velero_crds/." lab-cp1:/opt/velero-crds/
+  dropin=$'[Service]\nEnvironment=K3S_STANDIN_VELERO_CRDS=/opt/velero-crds'
+  if [ "$(podman exec lab-cp1 cat "$conf" 2>/dev/null)" != "$dropin" ]; then
+    printf '%s\n' "$dropin" | podman exec -i lab-cp1 sh -c "cat > $conf"
+    podman exec lab-cp1 sh -c 'systemctl daemon-reload; if systemctl is-active --quiet k3s.service; then systemctl restart k3s.service; fi'
+  fi
+  "$python" "$dr_dir/services.py" start s3 --dir "$dr_state" --listen "$dr_s3" --bucket \
+    "$(lab_var k3s_cluster node_agent_bucket)"
+  (umask 077; lab_var all dns_cloudflare_api_token >"$dr_state/cloudflare.token")
+  "$python" "$dr_dir/services.py" start cloudflare --dir "$dr_state" --listen "$dr_cloudflare" \
+    --zone "$(lab_var all dns_zone)" --token-file "$dr_state/cloudflare.token"
+}
+
+dr_controller_up() {
+  "$python" "$dr_dir/services.py" start velero --dir "$dr_state" --kubeconfig "$state/kubeconfig"
+  echo "lab: waiting for Velero to find the backup storage location Available"
+  for _ in $(seq 1 30); do
+    ANSIBLE_LOCALHOST_WARNING=false ansible localhost -m kubernetes.core.k8s_info -a \
+      "api_version=velero.io/v1 kind=BackupStorageLocation namespace=velero name=default kubeconfig=$state/kubeconfig" 2>/dev/null |
+      grep -q '"phase": "Available"' && return 0
+    sleep 2
+  done
+  echo "lab: error: the storage location did not become Available (see $dr_state/velero.log)" >&2
+  return 1
+}
+
+# A lab setting, from the inventory's files (group all: hosts.yml; k3s_cluster: group_vars).
+lab_var() {
+  "$python" - "$inventory" "$1" "$2" <<'PY'
+import sys, yaml
+inventory, group, name = sys.argv[1:]
+if group == "all":
+    data = yaml.safe_load(open(inventory + "/hosts.yml"))["all"]["vars"]
+else:
+    data = yaml.safe_load(open("%s/group_vars/%s.yml" % (inventory, group)))
+print(data[name])
+PY
 }
 
 # The stand-in tailnet: a signed apt repository with the stand-in tailscale package, the
@@ -113,6 +170,9 @@ report() {
         printf '  %-12s %-15s %-15s %-31s %-10s %s\n' "$name" "$addr" "$tsip" "$os" "$fw" "$public"
       done
   done
+  echo "  backups: Velero (stand-in controller) to moto S3 at http://$dr_s3, bucket $(lab_var k3s_cluster node_agent_bucket)"
+  echo "  DNS: zone $(lab_var all dns_zone) on the Cloudflare API test server at http://$dr_cloudflare/client/v4"
+  echo "  disaster-recovery drill: docs/disaster-recovery.md, \"Rehearse it in the lab\""
   echo "  admin user: k3sadmin (key: .lab/ssh/id_ed25519), e.g. ssh -i .lab/ssh/id_ed25519 k3sadmin@10.213.42.11"
 }
 
@@ -125,6 +185,10 @@ down() {
       echo "lab: removed $name"
     fi
   done
+  if [ -d "$dr_state" ]; then
+    "$python" "$dr_dir/services.py" stop all --dir "$dr_state" || true
+    rm -rf "$dr_state"
+  fi
   if [ -d "$tailnet_state" ]; then
     "$tailnet_dir/host-node.sh" stop --dir "$tailnet_state/host" || true
     "$tailnet_dir/services.sh" stop --dir "$tailnet_state/control" || true
