@@ -922,7 +922,7 @@ def run_restore(module, api):
             configmap = None
         result["changed"] = result["changed"] or changed
         if changed and module._diff:
-            result.setdefault("diffs", []).append(_diff({"data": (before or {}).get("data") or {}} if before else {},
+            result.setdefault("diffs", []).append(_diff({"data": before.get("data") or {}} if before else {},
                                                         {"data": configmap.get("data") or {}} if configmap else {},
                                                         "ConfigMap %s/%s" % (api.namespace, NODE_MAPPING_CONFIGMAP)))
     restore_name = name or "%s-%s" % (backup_name[:238], utc_stamp())

@@ -808,14 +808,10 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                           "completionTimestamp": now_iso(), "errors": 1, "warnings": 0}
             else:
                 status = self._run_restore(restore, backup, loc, oplog, state["outcome"])
-        except KubeError as exc:
-            if Kube.transient(exc) and state["passes"] < RESTORE_PASSES:
+        except (KubeError, ValueError, KeyError, *store.STORAGE_ERRORS) as exc:
+            if isinstance(exc, KubeError) and Kube.transient(exc) and state["passes"] < RESTORE_PASSES:
                 LOG.warning("restore %s: pass %d cut short, trying again: %s", name, state["passes"], exc)
                 return False
-            LOG.warning("restore %s failed: %s", name, exc)
-            oplog(f"restore failed: {exc}", "error")
-            status = {"phase": "Failed", "failureReason": str(exc), "completionTimestamp": now_iso()}
-        except (ValueError, KeyError, *store.STORAGE_ERRORS) as exc:
             LOG.warning("restore %s failed: %s", name, exc)
             oplog(f"restore failed: {exc}", "error")
             status = {"phase": "Failed", "failureReason": str(exc), "completionTimestamp": now_iso()}
@@ -998,7 +994,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         for gres, obj in selected:
             if self._attempt(f"error restoring {gres}/{self._ident(obj)}", self._restore_item, gres, obj):
                 self.restored += 1
-                self._record_item(gres, obj)
+                self._record_item()
         for (tns, pvc_name), pvc in list(self.pvcs.items()):
             node = (pvc["metadata"].get("annotations") or {}).get(SELECTED_NODE)
             if node and not (pvc.get("status") or {}).get("phase") == "Bound":
@@ -1085,7 +1081,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         key = f"{obj.get('apiVersion')}/{obj.get('kind')}"
         self.resource_list.setdefault(key, []).append(self._ident(obj))
 
-    def _record_item(self, gres: str, obj: dict) -> None:  # pylint: disable=unused-argument
+    def _record_item(self) -> None:
         """Add the item just restored (set by _restore_item; None for a skipped one) to the resource list."""
         if self._recorded is not None:
             self._record(self._recorded)
