@@ -22,12 +22,10 @@ tailnet_state=$state/tailnet
 tailnet_url=http://10.213.42.1:8488
 tailnet_config=$tailnet_dir/lab-tailnet.json
 # The disaster-recovery stand-ins (tests/lab/dr/services.py) on the gateway too: moto S3 in place of
-# R2 (the bucket node_agent's storage location names), the Cloudflare API test server (the zone of
-# hosts.yml), and the stand-in Velero controller against the cluster's API.
+# R2 and the Cloudflare API test server, where the lab inventory points (node_agent_s3_url,
+# dns_cloudflare_base_url), and the stand-in Velero controller against the cluster's API.
 dr_dir=$root/tests/lab/dr
 dr_state=$state/dr
-dr_s3=10.213.42.1:8491
-dr_cloudflare=10.213.42.1:8492
 velero_crds=$root/../shared/contracts/velero
 python=$root/.venv/bin/python
 # name image address
@@ -105,10 +103,10 @@ dr_services_up() {
     printf '%s\n' "$dropin" | podman exec -i lab-cp1 sh -c "cat > $conf"
     podman exec lab-cp1 sh -c 'systemctl daemon-reload; if systemctl is-active --quiet k3s.service; then systemctl restart k3s.service; fi'
   fi
-  "$python" "$dr_dir/services.py" start s3 --dir "$dr_state" --listen "$dr_s3" --bucket \
-    "$(lab_var k3s_cluster node_agent_bucket)"
+  "$python" "$dr_dir/services.py" start s3 --dir "$dr_state" --listen "$(lab_listen k3s_cluster node_agent_s3_url)" \
+    --bucket "$(lab_var k3s_cluster node_agent_bucket)"
   (umask 077; lab_var all dns_cloudflare_api_token >"$dr_state/cloudflare.token")
-  "$python" "$dr_dir/services.py" start cloudflare --dir "$dr_state" --listen "$dr_cloudflare" \
+  "$python" "$dr_dir/services.py" start cloudflare --dir "$dr_state" --listen "$(lab_listen all dns_cloudflare_base_url)" \
     --zone "$(lab_var all dns_zone)" --token-file "$dr_state/cloudflare.token"
 }
 
@@ -136,6 +134,11 @@ else:
     data = yaml.safe_load(open("%s/group_vars/%s.yml" % (inventory, group)))
 print(data[name])
 PY
+}
+
+# The address:port of a URL-valued lab setting, for a service to listen on.
+lab_listen() {
+  lab_var "$1" "$2" | sed -E 's#^[a-z]+://([^/]+).*$#\1#'
 }
 
 # The stand-in tailnet: a signed apt repository with the stand-in tailscale package, the
@@ -170,8 +173,8 @@ report() {
         printf '  %-12s %-15s %-15s %-31s %-10s %s\n' "$name" "$addr" "$tsip" "$os" "$fw" "$public"
       done
   done
-  echo "  backups: Velero (stand-in controller) to moto S3 at http://$dr_s3, bucket $(lab_var k3s_cluster node_agent_bucket)"
-  echo "  DNS: zone $(lab_var all dns_zone) on the Cloudflare API test server at http://$dr_cloudflare/client/v4"
+  echo "  backups: Velero (stand-in controller) to moto S3 at $(lab_var k3s_cluster node_agent_s3_url), bucket $(lab_var k3s_cluster node_agent_bucket)"
+  echo "  DNS: zone $(lab_var all dns_zone) on the Cloudflare API test server at $(lab_var all dns_cloudflare_base_url)"
   echo "  disaster-recovery drill: docs/disaster-recovery.md, \"Rehearse it in the lab\""
   echo "  admin user: k3sadmin (key: .lab/ssh/id_ed25519), e.g. ssh -i .lab/ssh/id_ed25519 k3sadmin@10.213.42.11"
 }
