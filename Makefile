@@ -47,8 +47,12 @@ lint:
 sanity:
 	tests/sanity/run.sh
 
+# Two workers (this project's machines have 2 cores), a test file to one worker: files keep their
+# module-scoped servers, their order and their fixed names (network namespaces, a podman network).
+# tests/conftest.py hands out the longest files first.
 pytest:
-	pytest tests/unit tests/integration
+	pytest -n 2 --dist loadfile tests/unit tests/integration
 
+# Scenarios side by side in MOLECULE_LANES lanes (default 2), see tests/bin/molecule.sh.
 molecule: collection
-	@set -e; for s in $(SCENARIOS); do echo "== molecule scenario $$s"; molecule test -s $$s; done
+	@tests/bin/molecule.sh $(SCENARIOS)

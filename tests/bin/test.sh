@@ -6,6 +6,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 declare -a names=() secs=()
+# Seconds on the monotonic clock (/proc/uptime): these machines' wall clock has been seen to step
+# back by an hour during a run, which made bash's $SECONDS report negative durations.
+now() { local up; read -r up _ </proc/uptime; echo "${up%.*}"; }
 # Once, during development, /dev/null on this machine was found replaced by a symlink
 # to a pipe while tests and other work ran side by side (cause not found), which breaks
 # podman. Check it before the run and after every stage, so a stage that does it is named.
@@ -18,9 +21,11 @@ stage() {
   local name=$1; shift
   echo
   echo "=== $name"
-  local start=$SECONDS
+  local start
+  start=$(now)
   "$@"
-  names+=("$name"); secs+=($((SECONDS - start)))
+  names+=("$name"); secs+=($(($(now) - start)))
+  echo "=== $name: done in ${secs[-1]}s"
   if ! devnull_ok; then
     echo "error: /dev/null was replaced during stage '$name'" >&2
     exit 1

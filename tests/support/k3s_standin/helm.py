@@ -212,6 +212,7 @@ class HelmController:
         self.log = log or (lambda *a, **k: None)
         self.applied: dict = {}  # (namespace, name) -> (digest, [(group, version, plural, namespace, name)])
         self._stop = threading.Event()
+        # Monotonic, like Go's timers (golang/go src/time/time.go, "Monotonic Clocks").
         self._last_bsl_check = 0.0
 
     def start(self) -> "HelmController":
@@ -362,9 +363,9 @@ class HelmController:
     def check_locations(self, every: float = 3.0) -> None:
         """Set each BackupStorageLocation's phase from whether its credentials Secret exists."""
         import time  # pylint: disable=import-outside-toplevel
-        if time.time() - self._last_bsl_check < every or ("velero.io", "v1", "backupstoragelocations") not in self.store.registry:
+        if time.monotonic() - self._last_bsl_check < every or ("velero.io", "v1", "backupstoragelocations") not in self.store.registry:
             return
-        self._last_bsl_check = time.time()
+        self._last_bsl_check = time.monotonic()
         store = self.store
         bsl_res = store.find("velero.io", "v1", "backupstoragelocations")
         deployments = store.find("apps", "v1", "deployments")

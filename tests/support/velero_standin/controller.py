@@ -186,7 +186,10 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         self._schemas: dict = {}
         self._locations: dict = {}
         self._bsl_checked: dict = {}
-        self._running: dict = {}  # (plural, name) -> {"due": epoch, "outcome": str}
+        # (plural, name) -> {"due": time.monotonic() deadline, "outcome": str}: deadlines and intervals use the
+        # monotonic clock, as Go's timers do (a step of the wall clock neither stalls nor rushes them);
+        # timestamps written into objects stay wall-clock.
+        self._running: dict = {}
         self._schedule_gen: dict = {}
         self._last_sync = 0.0
 
@@ -458,7 +461,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                     self._update("backups", backup, status={
                         "phase": "Failed", "completionTimestamp": now_iso(),
                         "failureReason": 'found a backup with status "InProgress" during the server starting, mark it as "Failed"'})
-                elif time.time() >= state["due"]:
+                elif time.monotonic() >= state["due"]:
                     self._finish_backup(backup, state)
                     self._running.pop(("backups", name), None)
 
@@ -506,7 +509,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         self._update("backups", backup, spec=spec_patch, labels={LABEL_LOCATION: location}, status={
             "phase": "InProgress", "startTimestamp": now_iso(start), "expiration": now_iso(start + ttl),
             "version": 1, "formatVersion": "1.1.0", "validationErrors": None})
-        self._running[("backups", name)] = {"due": start + self._delay(knobs), "outcome": outcome}
+        self._running[("backups", name)] = {"due": time.monotonic() + self._delay(knobs), "outcome": outcome}
         LOG.info("backup %s: InProgress (location %s)", name, location)
 
     def _finish_backup(self, backup: dict, state: dict) -> None:
@@ -731,7 +734,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                     self._update("restores", restore, status={
                         "phase": "Failed", "completionTimestamp": now_iso(),
                         "failureReason": 'found a restore with status "InProgress" during the server starting, mark it as "Failed"'})
-                elif time.time() >= state["due"]:
+                elif time.monotonic() >= state["due"]:
                     if self._finish_restore(restore, state):
                         self._running.pop(("restores", name), None)
 
@@ -774,7 +777,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         start = time.time()
         self._update("restores", restore, spec=spec_patch or None,
                      status={"phase": "InProgress", "startTimestamp": now_iso(start), "validationErrors": None})
-        self._running[("restores", name)] = {"due": start + self._delay(knobs), "outcome": outcome}
+        self._running[("restores", name)] = {"due": time.monotonic() + self._delay(knobs), "outcome": outcome}
         LOG.info("restore %s: InProgress from backup %s", name, backup_name)
 
     def _finish_restore(self, restore: dict, state: dict) -> bool:
@@ -869,7 +872,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                 if backup is not None:
                     labels[LABEL_BACKUP_UID] = backup["metadata"]["uid"]
                 self._update("deletebackuprequests", dbr, labels=labels, status={"phase": "InProgress"})
-                self._running[("deletebackuprequests", name)] = {"due": time.time()}
+                self._running[("deletebackuprequests", name)] = {"due": time.monotonic()}
             elif phase == "InProgress":
                 self._running.pop(("deletebackuprequests", name), None)
                 errors = self._delete_backup((dbr.get("spec") or {}).get("backupName", ""))
@@ -912,9 +915,9 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
 
     # backup sync
     def _sync_backups(self, knobs: dict) -> None:
-        if str(knobs.get("backup-sync", "")).lower() == "false" or time.time() - self._last_sync < self.sync_period:
+        if str(knobs.get("backup-sync", "")).lower() == "false" or time.monotonic() - self._last_sync < self.sync_period:
             return
-        self._last_sync = time.time()
+        self._last_sync = time.monotonic()
         existing = {b["metadata"]["name"] for b in self._list("backups")}
         for bsl in self._list("backupstoragelocations"):
             if (bsl.get("status") or {}).get("phase") != "Available":

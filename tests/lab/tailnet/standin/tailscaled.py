@@ -181,6 +181,8 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         self.peers: list = []
         self.vxlan_id = None
         self.endpoint = ""
+        # Intervals on the monotonic clock, as the real daemon's Go timers are (golang/go src/time/time.go,
+        # "Monotonic Clocks"): a step of the wall clock must not stop the map poll.
         self.last_map = 0.0
         self.state = {"machine_key": "", "node_key": "", "prefs": default_prefs(), "node": None,
                       "vxlan_id": None, "logged_in": False}
@@ -341,7 +343,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
                 return
             self.state["node"] = reply.get("node") or self.state.get("node")
             self.peers = reply.get("peers") or []
-            self.last_map = time.time()
+            self.last_map = time.monotonic()
             self.apply_node()
             self.reconcile()
             self.save()
@@ -400,7 +402,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         if update:
             self.do_update()
         if running:
-            if time.time() - self.last_map >= POLL_INTERVAL * 0.9:
+            if time.monotonic() - self.last_map >= POLL_INTERVAL * 0.9:
                 self.do_map()
         else:
             with self.lock:
@@ -529,7 +531,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         }
         if self_node:
             status["PublicKey"] = self.state.get("node_key") or ""
-            status["Online"] = self.backend_state == "Running" and time.time() - self.last_map < 10
+            status["Online"] = self.backend_state == "Running" and time.monotonic() - self.last_map < 10
             status["LastSeen"] = ZERO_TIME
         else:
             status["PublicKey"] = self.peer_key(node)
