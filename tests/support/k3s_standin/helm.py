@@ -212,7 +212,7 @@ class HelmController:
         self.log = log or (lambda *a, **k: None)
         self.applied: dict = {}  # (namespace, name) -> (digest, [(group, version, plural, namespace, name)])
         self._stop = threading.Event()
-        # Monotonic, like Go's timers (golang/go src/time/time.go, "Monotonic Clocks").
+        # Monotonic, like the upstream controllers' Go timers (golang/go src/time/time.go, "Monotonic Clocks").
         self._last_bsl_check = 0.0
 
     def start(self) -> "HelmController":

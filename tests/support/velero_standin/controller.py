@@ -187,8 +187,9 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         self._locations: dict = {}
         self._bsl_checked: dict = {}
         # (plural, name) -> {"due": time.monotonic() deadline, "outcome": str}: deadlines and intervals use the
-        # monotonic clock, as Go's timers do (a step of the wall clock neither stalls nor rushes them);
-        # timestamps written into objects stay wall-clock.
+        # monotonic clock, as upstream's do (vmware-tanzu/velero's controllers requeue through controller-runtime's
+        # RequeueAfter, Go timers on the monotonic clock: golang/go src/time/time.go), so a step of the wall clock
+        # neither stalls nor rushes them; timestamps written into objects stay wall-clock.
         self._running: dict = {}
         self._schedule_gen: dict = {}
         self._last_sync = 0.0

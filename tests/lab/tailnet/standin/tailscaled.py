@@ -181,8 +181,9 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         self.peers: list = []
         self.vxlan_id = None
         self.endpoint = ""
-        # Intervals on the monotonic clock, as the real daemon's Go timers are (golang/go src/time/time.go,
-        # "Monotonic Clocks"): a step of the wall clock must not stop the map poll.
+        # Intervals on the monotonic clock: upstream tailscaled (tailscale/tailscale, written in Go) times its
+        # map poll with Go timers, which run on the monotonic clock (golang/go src/time/time.go, "Monotonic
+        # Clocks"), so a step of the wall clock does not stop it.
         self.last_map = 0.0
         self.state = {"machine_key": "", "node_key": "", "prefs": default_prefs(), "node": None,
                       "vxlan_id": None, "logged_in": False}
