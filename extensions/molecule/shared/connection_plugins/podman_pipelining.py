@@ -63,13 +63,14 @@ class Connection(PodmanConnection):
 
     transport = "podman_pipelining"
     has_pipelining = True
+    _mount_tried = False
 
     def _connect(self):
         self._connected = True
         return self
 
     def _mount(self):
-        if not getattr(self, "_mount_tried", False):
+        if not self._mount_tried:
             self._mount_tried = True
             PodmanConnection._connect(self)  # sets self._mount_point (None when it cannot mount)
 
