@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from support.paths import CONTRACTS, PROJECT_ROOT, VENV_BIN  # noqa: F401  pylint: disable=unused-import
+from support.paths import CONTRACTS, PROJECT_ROOT, UPSTREAM_CHARTS, VENV_BIN, upstream_bin  # noqa: F401  pylint: disable=unused-import
+
+
+def pytest_configure(config):  # pylint: disable=unused-argument
+    """Every stand-in K3s a test starts (and the roles' `k3s kubectl`) uses the real helm, charts and kubectl.
+
+    They come from `tests/bin/setup.sh upstream` and ../shared/upstream/; a missing one stops the run here,
+    with the command that makes it, instead of failing test by test.
+    """
+    os.environ["K3S_STANDIN_KUBECTL"] = upstream_bin("kubectl")
+    os.environ["K3S_STANDIN_HELM"] = upstream_bin("helm")
+    os.environ["K3S_STANDIN_CHARTS"] = str(UPSTREAM_CHARTS)
 
 
 # `make pytest` runs two pytest-xdist workers with --dist loadfile: each takes the next whole file

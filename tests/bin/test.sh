@@ -43,7 +43,7 @@ report() {
 }
 trap report EXIT
 
-stage "setup"          tests/bin/setup.sh system venv collection images
+stage "setup"          tests/bin/setup.sh system venv upstream collection images
 stage "ansible-lint"   make --no-print-directory lint
 stage "sanity"         make --no-print-directory sanity
 stage "pytest"         make --no-print-directory pytest
