@@ -20,78 +20,12 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
+from support.k3s_process import K3s, wait_for  # noqa: E402
 from support.k3s_standin import apiserver, helm, manifests, yamlish  # noqa: E402
-from support.paths import CONTRACTS  # noqa: E402
 
-VELERO_CRDS = CONTRACTS / "velero"
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 KEY_ID = "R2KEYIDnodeagent0123456789abcdef"
 SECRET = "R2SECRETnodeagent+/0123456789abcdefghijklmnopqrstuv"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def write_k3s_wrapper(path: Path) -> Path:
-    """An executable `k3s` that runs the stand-in from this source tree (what build-release.sh zips)."""
-    path.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m support.k3s_standin \"$@\"\n" % (HERE.parent, sys.executable), encoding="utf-8")
-    path.chmod(0o755)
-    return path
-
-
-class K3s(object):
-    """A stand-in `k3s server` process with its data dir, kubeconfig and log."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.bin = write_k3s_wrapper(root / "k3s")
-        self.data = root / "data"
-        self.kubeconfig = root / "k3s.yaml"
-        self.manifests = self.data / "server" / "manifests"
-        self.log = root / "server.log"
-        port = free_port()
-        (root / "config.yaml").write_text("bind-address: 127.0.0.1\nhttps-listen-port: %d\nnode-name: master-1\n"
-                                          "node-ip: 127.0.0.1\n" % port, encoding="utf-8")
-        env = dict(os.environ, K3S_STANDIN_VELERO_CRDS=str(VELERO_CRDS), K3S_STANDIN_HEARTBEAT="2")
-        with open(self.log, "w", encoding="utf-8") as handle:
-            self.proc = subprocess.Popen([str(self.bin), "server", "--config", str(root / "config.yaml"), "--data-dir", str(self.data),
-                                          "--write-kubeconfig", str(self.kubeconfig)], stdout=handle, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_for(lambda: "up and running" in self.log.read_text(encoding="utf-8"), what="k3s server")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(self.log.read_text(encoding="utf-8"))
-
-    def kubectl(self, *args, stdin=None, check=True):
-        proc = subprocess.run([str(self.bin), "kubectl", "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
-                              capture_output=True, text=True, timeout=60, check=False)
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    def get(self, *args):
-        proc = self.kubectl("get", *args, "-o", "json", check=False)
-        return json.loads(proc.stdout) if proc.returncode == 0 else None
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +179,26 @@ def test_new_keys_and_values_are_applied(converge, k3s):
     assert proc.returncode == 0 and recap(proc)["changed"] == 2
 
 
+@pytest.mark.parametrize("values,words", [
+    # the real chart's values.schema.json: deployNodeAgent is a boolean
+    ({"deployNodeAgent": "yes"}, ["deployNodeAgent", "boolean"]),
+    # the chart renders it, Velero's real CRD (from the chart's crds/) refuses the Schedule
+    ({"schedules": {"critical": {"template": {"ttl": 5}}}}, ['Schedule.velero.io "velero-critical" is invalid', "spec.template.ttl"]),
+], ids=["chart-schema", "velero-crd"])
+def test_values_the_real_chart_rejects_fail_the_role(converge, tmp_path, values, words):
+    """node_agent_values are the user's: what the real chart or CRD refuses stops the role with helm's words."""
+    (tmp_path / "k3s").mkdir()
+    server = K3s(tmp_path / "k3s")  # a fresh server: the chart's first install, nothing old to mistake for it
+    try:
+        proc = converge(role_vars(server, node_agent_values=values, node_agent_wait_timeout=30))
+    finally:
+        server.stop()
+    assert proc.returncode != 0 and "K3s did not install the Velero chart" in proc.stdout, proc.stdout[-3000:]
+    for word in words:
+        assert word in proc.stdout, proc.stdout[-3000:]
+    assert_no_keys(proc)
+
+
 @pytest.mark.parametrize("override,message", [
     ({"node_agent_r2_account_id": "", "node_agent_s3_url": ""}, "Set node_agent_r2_account_id"),
     ({"node_agent_bucket": "Not_A_Bucket"}, "node_agent_bucket (3 to 63"),
@@ -283,10 +237,12 @@ def store():
 
 VALUES = """
 deployNodeAgent: true
+snapshotsEnabled: false
 credentials:
   existingSecret: creds
 configuration:
   uploaderType: kopia
+  volumeSnapshotLocation: []
   backupStorageLocation:
     - name: default
       provider: aws
@@ -307,60 +263,64 @@ schedules:
 """
 
 
-def chart_manifest(values=VALUES, chart="velero", version="11.4.0"):
+def chart_manifest(values=VALUES, chart="velero", version="11.4.0", repo=helm.REPOS["velero"], extra=""):
     indented = "\n".join("    " + line for line in values.strip().splitlines())
     return ("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: velero\nspec:\n  chart: %s\n  version: %s\n"
-            "  repo: https://example.invalid/charts\n  targetNamespace: velero\n  createNamespace: true\n  valuesContent: |-\n%s\n"
-            % (chart, version, indented))
+            "  repo: %s\n  targetNamespace: velero\n  createNamespace: true\n%s  valuesContent: |-\n%s\n"
+            % (chart, version, repo, extra, indented))
 
 
 def names(store, group, plural, namespace=None):
     return sorted(o["metadata"]["name"] for o in store.list(store.find(group, "v1", plural), namespace))
 
 
+def conditions(store, name="velero"):
+    chart = store.get(store.find("helm.cattle.io", "v1", "helmcharts"), "kube-system", name)
+    return {c["type"]: c for c in (chart.get("status") or {}).get("conditions") or []}
+
+
 def test_crds_registered_like_k3s(store):
-    assert ("helm.cattle.io", "v1", "helmcharts") in store.registry
-    assert ("helm.cattle.io", "v1", "helmchartconfigs") in store.registry
+    """The real helm.cattle.io CRDs (helm-controller v0.17.7), not a hand-made schema."""
     assert ("k3s.cattle.io", "v1", "addons") in store.registry
+    charts = store.registry[("helm.cattle.io", "v1", "helmcharts")]
+    spec = charts.schema["properties"]["spec"]["properties"]
+    assert spec["failurePolicy"]["enum"] == ["abort", "reinstall", "retry"] and "serverSide" in spec
+    assert ("helm.cattle.io", "v1", "helmchartconfigs") in store.registry
 
 
-def test_manifest_watcher_applies_changes_and_removals(store, tmp_path):
+def test_helmchart_rejected_by_the_real_crd(store):
+    """A HelmChart the real CRD rejects never reaches the controller: the API server refuses it."""
+    doc = yamlish.load(chart_manifest(extra="  failurePolicy: sometimes\n"))
+    with pytest.raises(apiserver.ApiError) as err:
+        store.create(store.find("helm.cattle.io", "v1", "helmcharts"), doc, "kube-system")
+    assert err.value.code == 422 and "spec.failurePolicy" in err.value.message and '"abort"' in err.value.message
+
+
+def test_helm_controller_renders_velero_with_the_real_chart(store, tmp_path):
     watcher = manifests.ManifestWatcher(store, tmp_path)
-    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: '1'\n---\n"
-                                      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  namespace: default\n", encoding="utf-8")
-    (tmp_path / "ignored.txt").write_text("not a manifest", encoding="utf-8")
-    watcher.sync()
-    configmaps = store.find("", "v1", "configmaps")
-    one = store.get(configmaps, "kube-system", "one")  # no namespace: kube-system, as K3s does
-    assert one["data"] == {"a": "1"} and one["metadata"]["annotations"]["objectset.rio.cattle.io/owner-name"] == "cm"
-    assert store.get(configmaps, "default", "two")
-    rv = one["metadata"]["resourceVersion"]
-    watcher.sync()  # unchanged file: nothing written
-    assert store.get(configmaps, "kube-system", "one")["metadata"]["resourceVersion"] == rv
-    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: '2'\n", encoding="utf-8")
-    watcher.sync()
-    assert store.get(configmaps, "kube-system", "one")["data"] == {"a": "2"}
-    assert "two" not in names(store, "", "configmaps", "default")  # gone from the file: deleted
-    (tmp_path / "cm.yaml.skip").write_text("", encoding="utf-8")
-    watcher.sync()
-    assert "one" not in names(store, "", "configmaps", "kube-system")
-    assert "cm" not in names(store, "k3s.cattle.io", "addons")
-    (tmp_path / "bad.yaml").write_text("apiVersion: nope/v1\nkind: Nothing\nmetadata:\n  name: x\n", encoding="utf-8")
-    watcher.sync()  # logged, not raised
-
-
-def test_helm_controller_renders_velero(store, tmp_path):
-    watcher = manifests.ManifestWatcher(store, tmp_path)
-    controller = helm.HelmController(store, crd_dir=str(VELERO_CRDS))
+    controller = helm.HelmController(store)
     (tmp_path / "velero.yaml").write_text(chart_manifest(), encoding="utf-8")
     watcher.sync()
     controller.sync()
+    assert conditions(store)["Failed"]["status"] == "False", conditions(store)
+    assert conditions(store)["JobCreated"]["status"] == "True"
+    assert store.get(store.find("batch", "v1", "jobs"), "kube-system", "helm-install-velero")["status"]["succeeded"] == 1
+    # the chart's crds/ registered Velero's API, as `helm install` does
+    for plural in ("backups", "restores", "schedules", "backupstoragelocations", "podvolumebackups", "backuprepositories"):
+        assert ("velero.io", "v1", plural) in store.registry
+    assert ("velero.io", "v2alpha1", "datauploads") in store.registry
     assert names(store, "apps", "deployments", "velero") == ["velero"]
     assert names(store, "apps", "daemonsets", "velero") == ["node-agent"]
     assert names(store, "velero.io", "schedules", "velero") == ["velero-hourly"]  # the disabled one is not rendered
-    chart = store.get(store.find("helm.cattle.io", "v1", "helmcharts"), "kube-system", "velero")
-    assert chart["status"]["conditions"][0]["type"] == "JobCreated"
-    assert store.get(store.find("batch", "v1", "jobs"), "kube-system", "helm-install-velero")["status"]["succeeded"] == 1
+    # objects only the real chart makes: its RBAC, the repository maintenance ConfigMap and its flag
+    assert "velero-server" in names(store, "rbac.authorization.k8s.io", "clusterrolebindings")
+    assert "velero-repo-maintenance" in names(store, "", "configmaps", "velero")
+    deploy = store.get(store.find("apps", "v1", "deployments"), "velero", "velero")
+    server = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert "--uploader-type=kopia" in server["args"] and "--repo-maintenance-job-configmap=velero-repo-maintenance" in server["args"]
+    assert deploy["metadata"]["annotations"]["meta.helm.sh/release-name"] == "velero"
+    # the upgrade-crds hook (pre-install, hook-succeeded) ran and was removed
+    assert not [n for n in names(store, "batch", "jobs", "velero") if "upgrade-crds" in n]
     bsl_res = store.find("velero.io", "v1", "backupstoragelocations")
     controller.check_locations(every=0)
     assert store.get(bsl_res, "velero", "default")["status"]["phase"] == "Unavailable"  # no Secret yet
@@ -368,47 +328,56 @@ def test_helm_controller_renders_velero(store, tmp_path):
     controller.check_locations(every=0)
     assert store.get(bsl_res, "velero", "default")["status"]["phase"] == "Available"
 
-    # values change: the node agent and the schedule go, HelmChartConfig values are merged
+    # values change: the node agent and the schedule go, HelmChartConfig values are merged, spec.set last
     (tmp_path / "velero.yaml").write_text(chart_manifest(VALUES.replace("deployNodeAgent: true", "deployNodeAgent: false")
-                                                         .replace("  hourly:", "  daily:")), encoding="utf-8")
+                                                         .replace("  hourly:", "  daily:"),
+                                                         extra="  set:\n    image.pullPolicy: Always\n"), encoding="utf-8")
     store.create(store.find("helm.cattle.io", "v1", "helmchartconfigs"),
-                 {"metadata": {"name": "velero"}, "spec": {"valuesContent": "image:\n  tag: v1.17.9\n"}}, "kube-system")
+                 {"metadata": {"name": "velero"}, "spec": {"valuesContent": "image:\n  tag: v1.17.9\n  pullPolicy: Never\n"}},
+                 "kube-system")
     watcher.sync()
     controller.sync()
+    assert conditions(store)["Failed"]["status"] == "False", conditions(store)
     assert names(store, "apps", "daemonsets", "velero") == []
     assert names(store, "velero.io", "schedules", "velero") == ["velero-daily"]
-    image = store.get(store.find("apps", "v1", "deployments"), "velero", "velero")["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == "velero/velero:v1.17.9"
+    server = store.get(store.find("apps", "v1", "deployments"), "velero", "velero")["spec"]["template"]["spec"]["containers"][0]
+    assert server["image"] == "docker.io/velero/velero:v1.17.9" and server["imagePullPolicy"] == "Always"
 
-    # file removed: the HelmChart goes, the release is uninstalled
+    # file removed: the HelmChart goes, the release is uninstalled (Helm keeps the CRDs)
     (tmp_path / "velero.yaml").unlink()
     watcher.sync()
     controller.sync()
     assert names(store, "apps", "deployments", "velero") == [] and names(store, "velero.io", "schedules", "velero") == []
+    assert ("velero.io", "v1", "backups") in store.registry
 
 
-def test_helm_controller_invalid_and_unknown_charts(store, tmp_path):
-    watcher = manifests.ManifestWatcher(store, tmp_path)
-    controller = helm.HelmController(store, crd_dir=str(VELERO_CRDS))
-    charts = store.find("helm.cattle.io", "v1", "helmcharts")
-    (tmp_path / "velero.yaml").write_text(chart_manifest(VALUES.replace('schedule: "0 * * * *"', "schedule: 5")), encoding="utf-8")
-    watcher.sync()
+@pytest.mark.parametrize("manifest,words", [
+    # values.schema.json of the real chart: deployNodeAgent is a boolean
+    (chart_manifest(VALUES.replace("deployNodeAgent: true", "deployNodeAgent: 'yes'")), ["deployNodeAgent", "boolean"]),
+    # rendered fine, but the Schedule breaks Velero's CRD (the chart copies the template as it is)
+    (chart_manifest(VALUES.replace("ttl: 24h0m0s", "ttl: 24")), ["spec.template.ttl", "string"]),
+    (chart_manifest(chart="traefik", version="39.0.0"), ['chart "traefik" not found']),
+    (chart_manifest(version="11.9.9"), ['version "11.9.9" not found']),
+    (chart_manifest(repo="https://example.invalid/charts"), ['"velero" not found in https://example.invalid/charts']),
+], ids=["values-schema", "crd", "unknown-chart", "unknown-version", "wrong-repo"])
+def test_helm_controller_failures_name_the_cause(store, tmp_path, manifest, words):
+    controller = helm.HelmController(store)
+    store.create(store.find("helm.cattle.io", "v1", "helmcharts"), yamlish.load(manifest), "kube-system")
     controller.sync()
-    status = store.get(charts, "kube-system", "velero")["status"]["conditions"][0]
-    assert status["type"] == "Failed" and "INSTALLATION FAILED" in status["message"]  # Schedule rejected by Velero's CRD
-    (tmp_path / "velero.yaml").write_text(chart_manifest(chart="traefik"), encoding="utf-8")
-    watcher.sync()
-    controller.sync()
-    status = store.get(charts, "kube-system", "velero")["status"]["conditions"][0]
-    assert status["type"] == "Failed" and "cannot render chart 'traefik'" in status["message"]
+    failed = conditions(store)["Failed"]
+    assert failed["status"] == "True" and "INSTALLATION FAILED" in failed["message"], failed
+    for word in words:
+        assert word in failed["message"], failed["message"]
+    assert store.get(store.find("batch", "v1", "jobs"), "kube-system", "helm-install-velero")["status"]["failed"] == 1
+    # nothing rejected is stored (what helm created before the failing object stays, as with `helm install`)
+    assert ("velero.io", "v1", "schedules") not in store.registry or names(store, "velero.io", "schedules", "velero") == []
 
 
-def test_helm_controller_without_velero_crds(store, tmp_path):
-    controller = helm.HelmController(store, crd_dir="")
-    store.create(store.find("helm.cattle.io", "v1", "helmcharts"), yamlish.load(chart_manifest()), "kube-system")
-    controller.sync()
-    assert names(store, "apps", "deployments", "velero") == ["velero"]
-    assert ("velero.io", "v1", "schedules") not in store.registry
+def test_helm_set_arguments_follow_helm_controller():
+    """chart.go args(): sorted keys; ints, booleans and null with --set; the rest --set-string, commas escaped."""
+    spec = {"set": {"b.count": 3, "a.flag": "true", "c.list": "x,y", "d.done": "a\\,b", "e.bool": False}}
+    assert helm.set_args(spec) == ["--set", "a.flag=true", "--set", "b.count=3", "--set-string", "c.list=x\\,y",
+                                   "--set-string", "d.done=a\\,b", "--set", "e.bool=false"]
 
 
 def test_kubectl_apply_reads_stdin(k3s):

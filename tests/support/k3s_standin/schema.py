@@ -99,6 +99,11 @@ def _validate_object(value: dict, schema: dict, path: str, errors: list, root: b
     props = schema.get("properties")
     extra = schema.get("additionalProperties")
     preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+    # "null values for fields that either don't specify the nullable flag, or give it a false value, will be
+    # pruned before defaulting happens" (kubernetes/website, content/en/docs/tasks/extend-kubernetes/
+    # custom-resources/custom-resource-definitions.md, "Defaulting and Nullable"): then `required` reports them.
+    for key in [k for k, v in value.items() if v is None and props and k in props and not props[k].get("nullable")]:
+        del value[key]
     for key in schema.get("required", []):
         if key not in value:
             field = f"{path}.{key}" if path else key
