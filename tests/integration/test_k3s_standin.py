@@ -584,11 +584,17 @@ def test_agent_join_and_kubectl(cluster, k3s_bin):
         api.create_namespaced_pod("default", {"metadata": {"name": "app-1", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "1", "controller": True}]},
             "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "x"}], "volumes": [{"name": "tmp", "emptyDir": {}}]}})
+        # kubectl drain looks the DaemonSet of a pod up (k8s.io/kubectl pkg/drain/filters.go, daemonSetFilter)
+        client.AppsV1Api(api.api_client).create_namespaced_daemon_set("kube-system", {
+            "metadata": {"name": "ds"}, "spec": {"selector": {"matchLabels": {"app": "ds"}}, "template": {
+                "metadata": {"labels": {"app": "ds"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
         api.create_namespaced_pod("kube-system", {"metadata": {"name": "ds-1", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "2", "controller": True}]},
             "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "x"}]}})
         refused = k3s(k3s_bin, *kc, "drain", "worker-1", "--timeout=5s")
-        assert refused.returncode == 1 and "--ignore-daemonsets" in refused.stderr
+        assert refused.returncode == 1, refused.stderr
+        assert "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): kube-system/ds-1" in refused.stderr
+        assert "cannot delete Pods with local storage (use --delete-emptydir-data to override): default/app-1" in refused.stderr
         drained = k3s(k3s_bin, *kc, "drain", "worker-1", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=10s")
         assert drained.returncode == 0, drained.stderr
         assert "evicting pod default/app-1" in drained.stdout and "node/worker-1 drained" in drained.stdout
@@ -635,3 +641,19 @@ def test_second_server_joins(cluster, k3s_bin, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_links_answer_like_the_multi_call_binary(cluster, k3s_bin, tmp_path):
+    """kubectl/crictl/ctr links to k3s, as the install script makes them, dispatch on argv[0]
+    (k3s-io/k3s cmd/server/main.go, main(): reexec.Init on the base name); `k3s completion bash`."""
+    for name in ("kubectl", "crictl", "ctr"):
+        (tmp_path / name).symlink_to(k3s_bin)
+    out = subprocess.run([sys.executable, str(tmp_path / "kubectl"), "--kubeconfig", str(cluster["kubeconfig"]), "get", "node",
+                          "master-1", "-o", "name"], capture_output=True, text=True, timeout=60, check=False)
+    assert out.stdout == "node/master-1\n", out.stderr
+    for name in ("crictl", "ctr"):
+        out = subprocess.run([sys.executable, str(tmp_path / name), "ps"], capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 1 and "containerd.sock" in out.stderr and "unsupported command" not in out.stderr
+    out = k3s(k3s_bin, "completion", "bash")
+    assert out.returncode == 0 and out.stdout.rstrip().endswith("-F _cli_bash_autocomplete k3s")
+    assert k3s(k3s_bin, "completion").returncode == 1

@@ -826,6 +826,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, version.server_version_info())
             body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
             code, result = self.api.handle(method, path, query, body, self.headers.get("Content-Type") or "", self)
+            if result is not None and method == "GET" and "as=Table" in (self.headers.get("Accept") or "") \
+                    and isinstance(result, dict) and result.get("kind") not in ("Status", None):
+                result = as_table(self.api.store, path, result)
             if result is not None:
                 self._send(code, result)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
@@ -849,13 +852,22 @@ class _Handler(BaseHTTPRequestHandler):
         data = self._raw or None
         headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
         req = urllib.request.Request(self.api.upstream.rstrip("/") + self.path, data=data, method=method, headers=headers)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        watch = "/watch/" in self.path or (query.get("watch") or [""])[0].lower() in ("true", "1")
         try:
-            with urllib.request.urlopen(req, context=self.api.upstream_ssl, timeout=60) as resp:  # nosec - fixed upstream
+            with urllib.request.urlopen(req, context=self.api.upstream_ssl, timeout=310 if watch else 60) as resp:  # nosec - fixed upstream
+                if watch:  # a watch is a stream of events: pass each on as it comes (kubectl wait, informers)
+                    self.stream_watch(json.loads(line) for line in resp if line.strip())
+                    return
                 self._send(resp.status, resp.read(), resp.headers.get("Content-Type", "application/json"))
         except urllib.error.HTTPError as err:
             self._send(err.code, err.read(), err.headers.get("Content-Type", "application/json"))
         except OSError as exc:
             raise ApiError(503, "ServiceUnavailable", f"upstream server unavailable: {exc}") from exc
+
+    def send_raw(self, code: int, data: bytes, content_type: str) -> None:
+        """A non-JSON answer (the protobuf OpenAPI document)."""
+        self._send(code, data, content_type)
 
     def stream_watch(self, events) -> None:
         """Send watch events with chunked encoding until the iterator ends."""
@@ -1013,8 +1025,16 @@ class ApiServer:
             found = self._discovery(path)
             if found is not None:
                 return 200, found
+            if path == "/openapi/v2" and handler is not None:
+                accept = handler.headers.get("Accept") or ""
+                if "protobuf" in accept:
+                    # kubernetes/kube-openapi pkg/handler/handler.go: the answer's type is the subtype without "@"
+                    handler.send_raw(200, openapi_v2_protobuf(), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+                    return 200, None
+                return 200, {"swagger": "2.0", "info": {"title": "Kubernetes", "version": version.VERSION.split("+")[0]},
+                             "paths": {}, "definitions": {}}
             if path.startswith("/openapi"):
-                raise ApiError(404, "NotFound", "the server could not find the requested resource (openapi is not served)", {})
+                raise ApiError(404, "NotFound", "the server could not find the requested resource (openapi v3 is not served)", {})
         res, namespace, name, sub, watch = self._route(path)
         store = self.store
         dry_run = query.get("dryRun") == "All" or (isinstance(body, dict) and "All" in (body.get("dryRun") or []) and body.get("kind") == "DeleteOptions")
@@ -1060,7 +1080,8 @@ class ApiServer:
         label_sel, field_sel = query.get("labelSelector", ""), query.get("fieldSelector", "")
         if name:
             field_sel = ",".join(x for x in (field_sel, f"metadata.name={name}") if x)
-        deadline = time.time() + min(float(query.get("timeoutSeconds") or 300), 300)
+        # Monotonic, like the API server's Go timers (golang/go src/time/time.go, "Monotonic Clocks").
+        deadline = time.monotonic() + min(float(query.get("timeoutSeconds") or 300), 300)
 
         def wanted(obj):
             meta = obj["metadata"]
@@ -1075,15 +1096,99 @@ class ApiServer:
             else:
                 pending = [{"type": "ADDED", "object": o} for o in store.list(res, namespace, label_sel, field_sel)]
             cursor = store.rv
+            if str(query.get("sendInitialEvents")).lower() == "true":
+                # A streaming list (kubernetes/enhancements keps/sig-api-machinery/3157-watch-list, which client-go's
+                # WatchListClient uses by default since kubectl 1.35 for `kubectl wait`): every current object as
+                # ADDED, then a BOOKMARK annotated k8s.io/initial-events-end, then the changes.
+                pending = [{"type": "ADDED", "object": o} for o in store.list(res, namespace, label_sel, field_sel)]
+                pending.append({"type": "BOOKMARK", "object": {
+                    "kind": res.kind, "apiVersion": res.api_version,
+                    "metadata": {"resourceVersion": str(cursor), "annotations": {"k8s.io/initial-events-end": "true"}}}})
         yield from pending
-        while time.time() < deadline and not self._stop.is_set():
+        while time.monotonic() < deadline and not self._stop.is_set():
             with store.lock:
-                store.changed.wait(timeout=min(1.0, max(0.0, deadline - time.time())))
+                store.changed.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
                 fresh = [(rv, t, o) for rv, t, g, p, o in store.events if rv > cursor and (g, p) == (res.group, res.plural)]
                 cursor = store.rv
             for unused, kind, obj in fresh:
                 if wanted(obj):
                     yield {"type": kind, "object": store._view(res, obj)}  # pylint: disable=protected-access
+
+
+# --- server-side printing (kubectl get asks for application/json;as=Table;v=v1;g=meta.k8s.io) ---------------
+
+def _age(obj: dict) -> str:
+    """kubernetes apimachinery pkg/util/duration HumanDuration, for the ages a lab sees (s, m, h, d)."""
+    seconds = int(time.time() - parse_iso(obj["metadata"].get("creationTimestamp", "")))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * (2 if unit != "m" else 1):
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _node_cells(obj: dict) -> list:
+    meta, status = obj["metadata"], obj.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    text = {"True": "Ready"}.get(ready.get("status"), "NotReady" if ready.get("status") != "Unknown" else "NotReady")
+    if (obj.get("spec") or {}).get("unschedulable"):
+        text += ",SchedulingDisabled"
+    roles = sorted(k.split("/", 1)[1] for k in meta.get("labels") or {} if k.startswith("node-role.kubernetes.io/"))
+    info = status.get("nodeInfo") or {}
+
+    def address(kind):
+        return next((a["address"] for a in status.get("addresses") or [] if a.get("type") == kind), "<none>")
+    return [meta["name"], text, ",".join(roles) or "<none>", _age(obj), info.get("kubeletVersion", ""), address("InternalIP"),
+            address("ExternalIP"), info.get("osImage", ""), info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+
+
+def _pod_cells(obj: dict) -> list:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    count = len(spec.get("containers") or [])
+    ready = count if status.get("phase") == "Running" else 0
+    return [obj["metadata"]["name"], f"{ready}/{count}", status.get("phase", ""), 0, _age(obj), status.get("podIP") or "<none>",
+            spec.get("nodeName") or "<none>"]
+
+
+# Columns as kubernetes pkg/printers/internalversion/printers.go (AddHandlers) names them; priority 1 = -o wide.
+_COLUMNS = {
+    "Node": ([("Name", 0), ("Status", 0), ("Roles", 0), ("Age", 0), ("Version", 0), ("Internal-IP", 1), ("External-IP", 1),
+              ("OS-Image", 1), ("Kernel-Version", 1), ("Container-Runtime", 1)], _node_cells),
+    "Pod": ([("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1)], _pod_cells),
+    "Namespace": ([("Name", 0), ("Status", 0), ("Age", 0)],
+                  lambda o: [o["metadata"]["name"], (o.get("status") or {}).get("phase", ""), _age(o)]),
+    "Deployment": ([("Name", 0), ("Ready", 0), ("Up-to-date", 0), ("Available", 0), ("Age", 0)],
+                   lambda o: [o["metadata"]["name"], f"{(o.get('status') or {}).get('readyReplicas', 0)}/{(o.get('spec') or {}).get('replicas', 1)}",
+                              (o.get("status") or {}).get("updatedReplicas", 0), (o.get("status") or {}).get("availableReplicas", 0), _age(o)]),
+}
+
+
+def as_table(store: "Store", path: str, result: dict) -> dict:
+    """A meta.k8s.io/v1 Table of an object or a list: the built-in printers above, else Name and Age."""
+    items = result.get("items") if "items" in result else [result]
+    kind = result.get("kind", "")[:-4] if "items" in result else result.get("kind", "")
+    columns, cells = _COLUMNS.get(kind, ([("Name", 0), ("Age", 0)], lambda o: [o["metadata"]["name"], _age(o)]))
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": str((result.get("metadata") or {}).get("resourceVersion") or store.rv)},
+            "columnDefinitions": [{"name": name, "type": "string", "format": "name" if name == "Name" else "",
+                                   "description": "", "priority": prio} for name, prio in columns],
+            "rows": [{"cells": cells(item), "object": item} for item in items]}
+
+
+def _pb_field(number: int, data: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2); lengths here stay below 128."""
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def openapi_v2_protobuf() -> bytes:
+    """/openapi/v2 as kubectl asks for it (protobuf, gnostic's openapi_v2.Document): swagger 2.0, info, no definitions.
+
+    kubectl reads this document before it validates what `apply` sends (k8s.io/kubectl pkg/cmd/util
+    factory_client_access.go, Validator -> OpenAPISchema) and fails on a 404. The stand-in has no schemas of
+    the built-in kinds, so the document has none and kubectl's client-side validation finds nothing to check;
+    custom resources are still validated by the stand-in API server against their CRDs.
+    """
+    info = _pb_field(1, b"Kubernetes") + _pb_field(2, version.VERSION.split("+")[0].encode())
+    return _pb_field(1, b"2.0") + _pb_field(2, info)
 
 
 # --- library entry point ---------------------------------------------------------------

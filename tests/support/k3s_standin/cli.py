@@ -1,4 +1,9 @@
-"""The `k3s` command of the stand-in: server, agent, kubectl, --version."""
+"""The `k3s` command of the stand-in: server, agent, kubectl, completion, --version.
+
+Like upstream's multi-call binary (k3s-io/k3s cmd/server/main.go, main(): reexec on the base name of
+argv[0]), the stand-in answers as kubectl, crictl or ctr when called through links of those names, as
+the install script makes them. kubectl is the real kubectl (see run_kubectl).
+"""
 from __future__ import annotations
 
 import json
@@ -24,7 +29,10 @@ USAGE:
 COMMANDS:
    server   Run management server
    agent    Run node agent
-   kubectl  Run kubectl (subset: get, cordon, uncordon, drain, delete, apply, label, wait, version)
+   kubectl     Run kubectl (the real kubectl, against this server's API)
+   crictl      Run crictl (the stand-in has no container runtime)
+   ctr         Run ctr (the stand-in has no container runtime)
+   completion  Generate shell completion script
 
 GLOBAL OPTIONS:
    --version, -v  print the version
@@ -326,9 +334,70 @@ def run_agent(args: list) -> int:
     return 0
 
 
+# Where the real kubectl is: $K3S_STANDIN_KUBECTL (tests set it), the lab's copy, the source tree's set-up.
+KUBECTL_ENV = "K3S_STANDIN_KUBECTL"
+LAB_KUBECTL = Path("/opt/infra-k3s-upstream/bin/kubectl")
+_SOURCE_KUBECTL = Path(__file__).resolve().parents[3] / ".cache" / "upstream" / "bin" / "kubectl"
+
+
+def run_kubectl(args: list) -> int:
+    """`k3s kubectl` / the kubectl link: exec the real kubectl (v1.35.2, ../shared/upstream/SOURCE.md).
+
+    K3s embeds kubectl; before running it, it points KUBECONFIG at K3s's admin kubeconfig when neither
+    --kubeconfig nor $KUBECONFIG is given and that file exists (k3s-io/k3s pkg/kubectl/main.go, Main()).
+    """
+    real = next((Path(p) for p in (os.environ.get(KUBECTL_ENV), LAB_KUBECTL, _SOURCE_KUBECTL) if p and Path(p).is_file()), None)
+    if real is None:
+        sys.stderr.write(f"k3s (lab stand-in): the real kubectl is missing: set {KUBECTL_ENV} or install it at {LAB_KUBECTL} "
+                         "(tests/bin/setup.sh upstream extracts it)\n")
+        return 1
+    env = dict(os.environ)
+    given = env.get("KUBECONFIG") or any(a == "--kubeconfig" or a.startswith("--kubeconfig=") for a in args)
+    if not given and Path(config.DEFAULT_KUBECONFIG).is_file():
+        env["KUBECONFIG"] = config.DEFAULT_KUBECONFIG
+    os.execve(str(real), ["kubectl", *args], env)
+    return 1  # not reached
+
+
+def run_no_runtime(name: str) -> int:
+    """crictl and ctr talk to K3s's containerd, which the stand-in does not run; they fail as with no socket."""
+    sock = "/run/k3s/containerd/containerd.sock"
+    log("fatal", f"{name}: failed to connect to {sock}: connect: no such file or directory (lab stand-in: no container runtime)")
+    return 1
+
+
+def run_completion(args: list) -> int:
+    """`k3s completion bash|zsh`: the script on stdout (k3s-io/k3s pkg/cli/completion/completion.go, Run)."""
+    shells = {"bash": ("#! /bin/bash\n_cli_bash_autocomplete() {\nif [[ \"${COMP_WORDS[0]}\" != \"source\" ]]; then\n"
+                       "\tlocal cur opts base\n\tCOMPREPLY=()\n\tcur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+                       "\topts=$( ${COMP_WORDS[@]:0:$COMP_CWORD} --generate-bash-completion )\n"
+                       "\tCOMPREPLY=( $(compgen -W \"${opts}\" -- ${cur}) )\n\treturn 0\nfi\n}\n\n"
+                       "complete -o bashdefault -o default -o nospace -F _cli_bash_autocomplete k3s\n"),
+              "zsh": ("#compdef k3s\n_cli_zsh_autocomplete() {\n\tlocal -a opts\n"
+                      "\topts=(\"${(@f)$(_CLI_ZSH_AUTOCOMPLETE_HACK=1 ${words[@]:0:#words[@]-1} --generate-bash-completion)}\")\n"
+                      "\t_describe 'values' opts\n\treturn\n}\n\ncompdef _cli_zsh_autocomplete k3s\n")}
+    positional = [a for a in args if not a.startswith("-")]
+    if not positional:
+        log("fatal", "must provide a valid SHELL argument")
+        return 1
+    if positional[0] not in shells:
+        log("fatal", f"unkown shell: {positional[0]}")  # sic, upstream's spelling
+        return 1
+    if "-i" in args:
+        sys.stderr.write("k3s (lab stand-in): completion -i (install into the shell's rc file) is not modelled\n")
+        return 1
+    sys.stdout.write(shells[positional[0]])
+    return 0
+
+
 def main(argv: list | None = None) -> int:
     """Entry point of the `k3s` zipapp and `python3 -m k3s_standin`."""
+    called = os.path.basename(sys.argv[0]) if argv is None and sys.argv else "k3s"
     args = list(sys.argv[1:] if argv is None else argv)
+    if called == "kubectl":
+        return run_kubectl(args)
+    if called in ("crictl", "ctr"):
+        return run_no_runtime(called)
     if not args or args[0] in ("-h", "--help", "help"):
         sys.stdout.write(USAGE)
         return 0 if args else 1
@@ -344,11 +413,14 @@ def main(argv: list | None = None) -> int:
         if cmd == "agent":
             return run_agent(rest)
         if cmd == "kubectl":
-            from . import kubectl  # pylint: disable=import-outside-toplevel
-            return kubectl.main(rest)
+            return run_kubectl(rest)
+        if cmd in ("crictl", "ctr"):
+            return run_no_runtime(cmd)
+        if cmd == "completion":
+            return run_completion(rest)
     except KeyboardInterrupt:
         return 130
-    sys.stderr.write(f"k3s: unsupported command {cmd!r} in the lab stand-in (server, agent, kubectl, --version)\n")
+    sys.stderr.write(f"k3s: unsupported command {cmd!r} in the lab stand-in (server, agent, kubectl, crictl, ctr, completion, --version)\n")
     return 1
 
 
