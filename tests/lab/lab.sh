@@ -26,7 +26,7 @@ tailnet_config=$tailnet_dir/lab-tailnet.json
 # dns_cloudflare_base_url), and the stand-in Velero controller against the cluster's API.
 dr_dir=$root/tests/lab/dr
 dr_state=$state/dr
-velero_crds=$root/../shared/contracts/velero
+upstream_charts=$root/../shared/upstream/charts
 python=$root/.venv/bin/python
 # name image address
 hosts=(
@@ -90,19 +90,22 @@ up() {
   report
 }
 
-# What the real cluster has and the lab cannot: Velero's chart (the stand-in K3s server installs
-# Velero's CRDs when it meets the HelmChart, from /opt/velero-crds), an R2 bucket and Cloudflare.
+# The real kubectl on every host (`k3s kubectl` execs it), helm and the upstream chart packages on the
+# server (the stand-in Helm controller installs Velero's real chart with them); see
+# tests/support/k3s_standin/README.md. Then what the real cluster has and the lab cannot: an R2 bucket
+# and Cloudflare.
 dr_services_up() {
-  local dropin conf=/etc/systemd/system/k3s.service.d/lab-standin.conf
+  local name release addr
   mkdir -p "$dr_state"
   chmod 0700 "$dr_state"
-  podman exec lab-cp1 mkdir -p /opt/velero-crds /etc/systemd/system/k3s.service.d
-  podman cp "$velero_crds/." lab-cp1:/opt/velero-crds/
-  dropin=$'[Service]\nEnvironment=K3S_STANDIN_VELERO_CRDS=/opt/velero-crds'
-  if [ "$(podman exec lab-cp1 cat "$conf" 2>/dev/null)" != "$dropin" ]; then
-    printf '%s\n' "$dropin" | podman exec -i lab-cp1 sh -c "cat > $conf"
-    podman exec lab-cp1 sh -c 'systemctl daemon-reload; if systemctl is-active --quiet k3s.service; then systemctl restart k3s.service; fi'
-  fi
+  for entry in "${hosts[@]}"; do
+    read -r name release addr <<<"$entry"
+    podman exec "$name" mkdir -p /opt/infra-k3s-upstream/bin
+    podman cp "$root/.cache/upstream/bin/kubectl" "$name:/opt/infra-k3s-upstream/bin/kubectl"
+  done
+  podman exec lab-cp1 mkdir -p /opt/infra-k3s-upstream/charts
+  podman cp "$root/.cache/upstream/bin/helm" lab-cp1:/opt/infra-k3s-upstream/bin/helm
+  podman cp "$upstream_charts/." lab-cp1:/opt/infra-k3s-upstream/charts/
   "$python" "$dr_dir/services.py" start s3 --dir "$dr_state" --listen "$(lab_listen k3s_cluster node_agent_s3_url)" \
     --bucket "$(lab_var k3s_cluster node_agent_bucket)"
   (umask 077; lab_var all dns_cloudflare_api_token >"$dr_state/cloudflare.token")
