@@ -153,3 +153,52 @@ def test_bad_input_fails_before_any_change(run_ansible, tmp_path, role, variable
     assert recap and recap.group(2) == "0", output
     # Secrets given as bad input are not echoed back.
     assert "secretvalue" not in output and "kX-leak" not in output, output
+
+
+def _env_names_read_by_plugins() -> set:
+    """Every environment variable a plugin or module reads: env_fallback lists and `env:` in DOCUMENTATION."""
+    names = set()
+    for path in sorted((PROJECT_ROOT / "plugins").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for group in re.findall(r"env_fallback,\s*\[([^\]]*)\]", text):
+            names |= set(re.findall(r"[\"']([A-Z][A-Z0-9_]+)[\"']", group))
+        names |= set(re.findall(r"env:\s*\n\s*- name: ([A-Z][A-Z0-9_]+)", text))
+    return names
+
+
+def test_execution_environment_metadata_ships_and_names_the_requirements(installed):
+    """ansible-builder reads meta/execution-environment.yml from the collection as installed (Galaxy's artifact)."""
+    root = installed / "collections" / "ansible_collections" / "infra" / "k3s"
+    meta = yaml.safe_load((root / "meta" / "execution-environment.yml").read_text(encoding="utf-8"))
+    deps = meta["dependencies"]
+    assert set(deps) == {"python", "system"}
+    python = (root / deps["python"]).read_text(encoding="utf-8")
+    assert python == (PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8")
+    wanted = {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0] for line in python.splitlines()
+              if line.strip() and not line.startswith("#")}
+    assert wanted == {"kubernetes", "cloudflare", "boto3"}  # every library a plugin imports (see below)
+    imported = set()
+    for path in (PROJECT_ROOT / "plugins").rglob("*.py"):
+        imported |= set(re.findall(r"^\s*(?:import|from) (kubernetes|cloudflare|boto3|botocore)\b", path.read_text(encoding="utf-8"), re.M))
+    assert imported - {"botocore"} <= wanted, imported
+    system = [line for line in (root / deps["system"]).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    assert system and all(re.match(r"^[a-z0-9.+-]+( \[[a-z:! ]+\])?$", line) for line in system), system  # bindep's syntax
+
+
+def test_envrc_example_names_every_variable_the_plugins_read():
+    example = (PROJECT_ROOT / "inventory" / ".envrc.example").read_text(encoding="utf-8")
+    exported = dict(re.findall(r"^export ([A-Z][A-Z0-9_]+)=(.*)$", example, re.M))
+    read = _env_names_read_by_plugins()
+    assert {"TAILSCALE_API_KEY", "CLOUDFLARE_API_TOKEN", "R2_ACCESS_KEY_ID", "K8S_AUTH_KUBECONFIG"} <= read  # the reader works
+    missing = read - set(exported)
+    assert not missing, missing
+    secrets = [n for n in exported if re.search(r"KEY|SECRET|TOKEN", n)]
+    assert secrets and all(exported[n] == "" for n in secrets), "the example must hold no secret values"
+    assert "ANSIBLE_VAULT_PASSWORD_FILE" in exported
+    # sourced as direnv does (bash), empty variables end up unset, filled ones exported
+    filled = example.replace("export CLOUDFLARE_API_TOKEN=\n", "export CLOUDFLARE_API_TOKEN=test-token\n")
+    shell = subprocess.run(["bash", "-c", 'source /dev/stdin; echo "${CLOUDFLARE_API_TOKEN}|${TAILSCALE_API_KEY-unset}"'],
+                           input=filled, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert shell.stdout.strip() == "test-token|unset", shell.stderr
+    ignored = subprocess.run(["git", "-C", str(PROJECT_ROOT), "check-ignore", "-q", "inventory/.envrc"], check=False)
+    assert ignored.returncode == 0, ".envrc must be ignored by git"
