@@ -1,4 +1,4 @@
-"""A stand-in for K3s in the lab: `k3s` command (server/agent/kubectl subset) and a fake Kubernetes API server.
+"""A stand-in for K3s in the lab: `k3s` command (server, agent; kubectl is the real one) and a fake Kubernetes API server.
 
 Test code only; never shipped in the collection. See README.md in this directory.
 """
