@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import stat
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

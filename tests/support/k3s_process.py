@@ -80,5 +80,3 @@ class K3s(object):
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-

@@ -1031,7 +1031,7 @@ class ApiServer:
                     # kubernetes/kube-openapi pkg/handler/handler.go: the answer's type is the subtype without "@"
                     handler.send_raw(200, openapi_v2_protobuf(), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
                     return 200, None
-                return 200, {"swagger": "2.0", "info": {"title": "Kubernetes", "version": version.VERSION.split("+")[0]},
+                return 200, {"swagger": "2.0", "info": {"title": "Kubernetes", "version": version.VERSION.split("+", maxsplit=1)[0]},
                              "paths": {}, "definitions": {}}
             if path.startswith("/openapi"):
                 raise ApiError(404, "NotFound", "the server could not find the requested resource (openapi v3 is not served)", {})
@@ -1187,7 +1187,7 @@ def openapi_v2_protobuf() -> bytes:
     the built-in kinds, so the document has none and kubectl's client-side validation finds nothing to check;
     custom resources are still validated by the stand-in API server against their CRDs.
     """
-    info = _pb_field(1, b"Kubernetes") + _pb_field(2, version.VERSION.split("+")[0].encode())
+    info = _pb_field(1, b"Kubernetes") + _pb_field(2, version.VERSION.split("+", maxsplit=1)[0].encode())
     return _pb_field(1, b"2.0") + _pb_field(2, info)
 
 

@@ -200,7 +200,7 @@ def render(helm: Path, release: str, namespace: str, chart_path: Path, files: li
            api_versions: list, workdir: Path) -> list:
     """`helm template` with the Job's values; the rendered documents (None and empty ones dropped)."""
     args = [str(helm), "template", release, str(chart_path), "--namespace", namespace, "--include-crds",
-            "--kube-version", version.VERSION.split("+", 1)[0]]
+            "--kube-version", version.VERSION.split("+", maxsplit=1)[0]]
     for group_version in api_versions:
         args += ["--api-versions", group_version]
     for name, text in files:
@@ -337,7 +337,7 @@ class HelmController:
 
     def _resource(self, doc: dict) -> apiserver.Resource:
         api_version, kind = str(doc.get("apiVersion") or ""), doc.get("kind")
-        group, _, ver = api_version.rpartition("/")
+        group, unused, ver = api_version.rpartition("/")
         for res in self.store.registry.values():
             if res.group == group and res.version == ver and res.kind == kind:
                 return res
@@ -381,8 +381,9 @@ class HelmController:
         if res.namespaced:
             meta["namespace"] = namespace
         meta.setdefault("labels", {})
-        meta["annotations"] = dict(meta.get("annotations") or {}, **{"meta.helm.sh/release-name": release,
-                                                                      "meta.helm.sh/release-namespace": target})
+        annotations = dict(meta.get("annotations") or {})
+        annotations.update({"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": target})
+        meta["annotations"] = annotations
         try:
             current = self.store.get(res, namespace, meta["name"])
         except apiserver.ApiError:
