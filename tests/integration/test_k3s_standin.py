@@ -18,7 +18,9 @@ from kubernetes.dynamic import DynamicClient
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.k3s_standin
+from support.k3s_process import free_port  # noqa: E402
 from support.k3s_standin import apiserver, yamlish  # noqa: E402
+from support.poll import wait_for as _wait_for  # noqa: E402
 
 PROJECT_ROOT = HERE.parent.parent
 VELERO = PROJECT_ROOT.parent / "shared" / "contracts" / "velero"
@@ -26,11 +28,9 @@ BUILD = PROJECT_ROOT / "tests" / "lab" / "k3s" / "build-release.sh"
 VERSION = "v1.31.4+k3s1"
 
 
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_for(predicate, timeout=15.0):
+    """This file's waits: 15 s unless told."""
+    return _wait_for(predicate, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -451,17 +451,6 @@ def spawn(binary: Path, *args, log: Path, env=None) -> subprocess.Popen:
     with open(log, "w", encoding="utf-8") as handle:
         return subprocess.Popen([sys.executable, str(binary), *args], stdout=handle, stderr=subprocess.STDOUT,
                                 env=dict(os.environ, K3S_STANDIN_HEARTBEAT="1", **(env or {})))
-
-
-def wait_for(predicate, timeout=15.0):
-    """Poll until predicate() is truthy."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_version(k3s_bin):

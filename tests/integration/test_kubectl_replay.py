@@ -19,7 +19,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
-from support.k3s_process import K3s, wait_for  # noqa: E402
+from support.k3s_process import K3s  # noqa: E402
+from support.poll import wait_for  # noqa: E402
 from support.paths import PROJECT_ROOT  # noqa: E402
 
 NODE = "master-1"

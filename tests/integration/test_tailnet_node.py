@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from support.poll import wait_for as _wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 TAILNET = ROOT / "tests" / "lab" / "tailnet"
 STANDIN = TAILNET / "standin"
@@ -245,14 +247,8 @@ def ts(sock, *args, check=False, timeout=60):
 
 
 def wait_for(predicate, timeout=15.0, what="condition"):
-    """Poll predicate until truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    """This file's waits: 15 s unless told."""
+    return _wait_for(predicate, timeout, what)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from .poll import wait_for
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -20,17 +21,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout=20.0, what="condition"):
-    """Poll predicate until it returns something true (monotonic clock)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def write_k3s_wrapper(path: Path) -> Path:
