@@ -334,10 +334,7 @@ def run_agent(args: list) -> int:
     return 0
 
 
-# Where the real kubectl is: $K3S_STANDIN_KUBECTL (tests set it), the lab's copy, the source tree's set-up.
 KUBECTL_ENV = "K3S_STANDIN_KUBECTL"
-LAB_KUBECTL = Path("/opt/infra-k3s-upstream/bin/kubectl")
-_SOURCE_KUBECTL = Path(__file__).resolve().parents[3] / ".cache" / "upstream" / "bin" / "kubectl"
 
 
 def run_kubectl(args: list) -> int:
@@ -346,10 +343,11 @@ def run_kubectl(args: list) -> int:
     K3s embeds kubectl; before running it, it points KUBECONFIG at K3s's admin kubeconfig when neither
     --kubeconfig nor $KUBECONFIG is given and that file exists (k3s-io/k3s pkg/kubectl/main.go, Main()).
     """
-    real = next((Path(p) for p in (os.environ.get(KUBECTL_ENV), LAB_KUBECTL, _SOURCE_KUBECTL) if p and Path(p).is_file()), None)
+    from . import helm  # pylint: disable=import-outside-toplevel
+    real = helm.upstream_binary("kubectl", KUBECTL_ENV)
     if real is None:
-        sys.stderr.write(f"k3s (lab stand-in): the real kubectl is missing: set {KUBECTL_ENV} or install it at {LAB_KUBECTL} "
-                         "(tests/bin/setup.sh upstream extracts it)\n")
+        sys.stderr.write(f"k3s (lab stand-in): the real kubectl is missing: set {KUBECTL_ENV} or install it at "
+                         f"{helm.LAB_UPSTREAM / 'bin' / 'kubectl'} (tests/bin/setup.sh upstream extracts it)\n")
         return 1
     env = dict(os.environ)
     given = env.get("KUBECONFIG") or any(a == "--kubeconfig" or a.startswith("--kubeconfig=") for a in args)

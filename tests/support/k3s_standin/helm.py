@@ -80,16 +80,18 @@ class ChartError(Exception):
     """The install fails; the message is what the Job's log would say."""
 
 
-def _first_file(*candidates) -> Path | None:
-    for candidate in candidates:
+def upstream_binary(name: str, env_var: str) -> Path | None:
+    """The real helm or kubectl: $<env_var> (tests set it), the lab's copy under /opt/infra-k3s-upstream/bin,
+    or the source tree's .cache/upstream/bin (tests/bin/setup.sh upstream)."""
+    for candidate in (os.environ.get(env_var), LAB_UPSTREAM / "bin" / name, _SOURCE_PROJECT / ".cache" / "upstream" / "bin" / name):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
 
 
 def helm_binary() -> Path | None:
-    """The real helm: $K3S_STANDIN_HELM, the lab's copy, or the source tree's .cache/upstream/bin."""
-    return _first_file(os.environ.get(HELM_ENV), LAB_UPSTREAM / "bin" / "helm", _SOURCE_PROJECT / ".cache" / "upstream" / "bin" / "helm")
+    """The real helm (upstream_binary)."""
+    return upstream_binary("helm", HELM_ENV)
 
 
 def charts_dir() -> Path | None:
