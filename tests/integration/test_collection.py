@@ -126,6 +126,7 @@ BAD_INPUTS = [
     ("firewall", {"firewall_cluster_cidr": "10.42.0.0"}, "CIDR"),
     ("firewall", {"firewall_logging": "loud"}, "firewall_logging"),
     ("firewall", {"firewall_ssh_tailnet_only": True, "firewall_tailnet_interface": "nosuchif0"}, "cut SSH off"),
+    ("firewall", {"firewall_cluster_interfaces": ["cni0 from any"]}, "firewall_cluster_interfaces interface names"),
     ("tailscale", {"tailscale_state": "gone"}, "tailscale_state"),
     ("tailscale", {"tailscale_tags": ["k3s-master"]}, "tailscale_tags (each like tag:k3s-master"),
     ("tailscale", {"tailscale_hostname": "cp_1"}, "tailscale_hostname (a DNS label)"),
