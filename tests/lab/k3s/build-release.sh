@@ -2,13 +2,13 @@
 # Build the lab's stand-in `k3s` (tests/support/k3s_standin as a python3 zipapp) laid out like
 # K3s GitHub releases, so a plain HTTP server can mirror https://github.com/k3s-io/k3s/releases/download:
 #
-#   tests/lab/k3s/build-release.sh OUTDIR [VERSIONS...]     (default: v1.31.4+k3s1 v1.32.1+k3s1)
+#   tests/lab/k3s/build-release.sh OUTDIR [VERSIONS...]     (default: v1.35.8+k3s1 v1.36.4+k3s1)
 #
-#   OUTDIR/v1.31.4+k3s1/k3s                  the executable (#!/usr/bin/python3 zipapp, version stamped in)
-#   OUTDIR/v1.31.4+k3s1/sha256sum-amd64.txt  "<sha256>  k3s" (sha256sum format, like the real release)
+#   OUTDIR/v1.36.4+k3s1/k3s                  the executable (#!/usr/bin/python3 zipapp, version stamped in)
+#   OUTDIR/v1.36.4+k3s1/sha256sum-amd64.txt  "<sha256>  k3s" (sha256sum format, like the real release)
 #
-# The release URL .../releases/download/v1.31.4%2Bk3s1/k3s is served from the directory
-# "v1.31.4+k3s1": HTTP servers (python -m http.server, nginx) percent-decode the path and a literal
+# The release URL .../releases/download/v1.36.4%2Bk3s1/k3s is served from the directory
+# "v1.36.4+k3s1": HTTP servers (python -m http.server, nginx) percent-decode the path and a literal
 # "+" in a path is not a space, so both the encoded and unencoded URL map to that directory.
 # A version is rebuilt only when the sources (or this script) change: OUTDIR/<version>/.stamp.
 set -euo pipefail
@@ -26,7 +26,7 @@ fi
 outdir=$1
 shift
 if [ $# -eq 0 ]; then
-  set -- v1.31.4+k3s1 v1.32.1+k3s1
+  set -- v1.35.8+k3s1 v1.36.4+k3s1
 fi
 mkdir -p "$outdir"
 
@@ -39,7 +39,7 @@ build() {
   local ver=$1 dir="$outdir/$1" stamp want stage
   case $ver in
     v[0-9]*.[0-9]*.[0-9]*+k3s[0-9]*) ;;
-    *) echo "bad K3s version '$ver' (expected like v1.31.4+k3s1)" >&2; exit 2 ;;
+    *) echo "bad K3s version '$ver' (expected like v1.36.4+k3s1)" >&2; exit 2 ;;
   esac
   want="$(sources_hash) $ver"
   stamp="$dir/.stamp"
