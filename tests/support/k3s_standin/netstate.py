@@ -2,9 +2,11 @@
 
 A running K3s node has a flannel VXLAN device (flannel.1, UDP 8472 over the flannel interface),
 the cni0 bridge for its pods, /run/flannel/subnet.env, /run/k3s, and iptables chains named
-KUBE-*, CNI-* and FLANNEL-* hooked into the built-in chains. The stand-in makes the same (without
-forwarding any traffic) when it runs as root with the default data directory, that is on a lab
-node, never in pytest runs that relocate the data directory.
+KUBE-*, CNI-* and FLANNEL-* hooked into the built-in chains, and pods: processes under containerd
+shims that outlive `systemctl stop k3s`, each pod in a cni-<uuid> network namespace with CNI state
+in /var/lib/cni (shims.py). The stand-in makes the same (without forwarding any traffic) when it
+runs as root with the default data directory, that is on a lab node, never in pytest runs that
+relocate the data directory.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+
+from . import config, shims
 
 # (table, chain, the built-in chain that jumps to it)
 CHAINS = [
@@ -40,7 +44,7 @@ def pod_cidr(node_name: str) -> str:
 
 
 def setup(node_name: str, node_ip: str, flannel_iface: str, log) -> None:
-    """Create flannel.1, cni0, /run/flannel/subnet.env, /run/k3s and the iptables chains (each only if missing)."""
+    """Create flannel.1, cni0, /run/flannel/subnet.env, /run/k3s, the iptables chains and a pod (each only if missing)."""
     cidr = pod_cidr(node_name)
     gateway = cidr.replace(".0/24", ".1/24")
     if shutil.which("ip"):
@@ -69,6 +73,7 @@ def setup(node_name: str, node_ip: str, flannel_iface: str, log) -> None:
         f"FLANNEL_NETWORK=10.42.0.0/16\nFLANNEL_SUBNET={gateway.split('/', maxsplit=1)[0]}/24\nFLANNEL_MTU=1230\nFLANNEL_IPMASQ=true\n",
         encoding="utf-8")
     Path("/run/k3s/containerd").mkdir(parents=True, exist_ok=True)
+    shims.setup_pod(Path(config.DEFAULT_DATA_DIR), cidr, log)
     log("info", f"flannel.1 (for {flannel_iface or 'the default route'}) and cni0 ({cidr}) are up")
 
 
