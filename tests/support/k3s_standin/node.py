@@ -37,8 +37,15 @@ def request(url: str, context: ssl.SSLContext, method: str = "GET", body=None, a
     if auth:
         headers["Authorization"] = auth
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    # No proxy, whatever HTTP(S)_PROXY says: K3s's own client for the join and supervisor requests is an
+    # http.Transport without a Proxy function (k3s-io/k3s pkg/clientaccess/token.go, GetHTTPClient), which
+    # in Go means direct connections (only http.DefaultTransport uses ProxyFromEnvironment); the agent's
+    # load balancer dials through a proxy only with K3S_AGENT_HTTP_PROXY_ALLOWED=true
+    # (pkg/agent/loadbalancer/httpproxy.go, SetHTTPProxy), which the stand-in does not model.
+    # urlopen() alone would send these through HTTP(S)_PROXY from the unit's environment file.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
     try:
-        with urllib.request.urlopen(req, context=context, timeout=timeout) as resp:  # nosec - lab URL
+        with opener.open(req, timeout=timeout) as resp:  # nosec - lab URL
             raw = resp.read().decode()
     except urllib.error.HTTPError as err:
         raise HttpError(err.code, err.reason, err.read().decode(errors="replace")) from err
