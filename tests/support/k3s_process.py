@@ -48,7 +48,7 @@ class K3s(object):
             self.proc = subprocess.Popen([str(self.bin), "server", "--config", str(root / "config.yaml"), "--data-dir", str(self.data),
                                           "--write-kubeconfig", str(self.kubeconfig)], stdout=handle, stderr=subprocess.STDOUT, env=env)
         try:
-            wait_for(lambda: "up and running" in self.log.read_text(encoding="utf-8"), what="k3s server")
+            wait_for(lambda: "registered and Ready" in self.log.read_text(encoding="utf-8"), what="k3s server and its node")
         except AssertionError:
             self.stop()
             raise AssertionError(self.log.read_text(encoding="utf-8"))

@@ -92,7 +92,11 @@ def _verified(ca_pem: str) -> ssl.SSLContext:
 
 
 def fetch_ca(server: str, ca_hash: str, connect_timeout: float) -> str:
-    """GET /cacerts (retrying until connect_timeout) and check it against the token's CA hash."""
+    """GET /cacerts (retrying until connect_timeout) and check it against the token's CA hash.
+
+    As k3s-io/k3s pkg/clientaccess/token.go, validateCAHash(): a full token (K10<ca-hash>::user:secret)
+    pins the cluster CA; a short one is accepted with a warning, trusting whatever CA answers.
+    """
     deadline = time.time() + connect_timeout
     while True:
         try:
@@ -107,19 +111,59 @@ def fetch_ca(server: str, ca_hash: str, connect_timeout: float) -> str:
                             f"Get \"{server}/cacerts\": {reason}") from exc
             log("info", f"Waiting to retrieve CA certificates from {server}: {getattr(exc, 'reason', exc)}")
             time.sleep(2)
-    if ca_hash and pki.ca_hash(ca_pem) != ca_hash:
+    if not ca_hash:
+        log("warning", SHORT_TOKEN_WARNING)
+    elif pki.ca_hash(ca_pem) != ca_hash:
         raise Fatal(f"Failed to validate connection to cluster at {server}: token CA hash does not match the Cluster CA "
                     f"certificate hash: {ca_hash} != {pki.ca_hash(ca_pem)}")
     return ca_pem
 
 
-def _check_token(server: str, context, auth: str) -> None:
-    try:
-        node.request(f"{server}/v1-k3s/readyz", context, auth=auth)
-    except node.HttpError as err:
-        raise Fatal(f"Failed to validate connection to cluster at {server}: token is not valid: {server}/v1-k3s/readyz: {err}") from err
-    except OSError as exc:
-        raise Fatal(f"Failed to validate connection to cluster at {server}: {exc}") from exc
+# k3s-io/k3s pkg/clientaccess/token.go, validateCAHash(): logged when a token has no CA hash.
+SHORT_TOKEN_WARNING = ("Cluster CA certificate is not trusted by the host CA bundle, but the token does not include a CA hash. "
+                       "Use the full token from the server's node-token file to enable Cluster CA validation.")
+# k3s-io/k3s pkg/cluster/storage.go, getBootstrapKeyFromStorage(): the bootstrap data (CA keys, encryption
+# config...) is stored under a key derived from the server token and encrypted with it; a server restarted
+# with another token finds only the old key and refuses to start.
+DIFFERENT_TOKEN = ("starting kubernetes: preparing server: failed to bootstrap cluster data: "
+                   "bootstrap data already found and encrypted with different token")
+
+
+def _validate_agent_join(server: str, token: str) -> tuple:
+    """The agent's join check, retried every 2 seconds until it passes: never gives up.
+
+    As k3s-io/k3s pkg/agent/run.go, createProxyAndValidateToken(): ParseAndValidateToken (CA from /cacerts,
+    the token's CA hash, the token against the supervisor) is retried forever, logging
+    "Failed to validate connection to cluster at <url>: <err>"; the agent only exits when stopped. Its unit is
+    Type=notify with TimeoutStartSec=0 (install.sh), so `systemctl start k3s-agent` never returns meanwhile.
+    """
+    ca_hash, user, secret = config.parse_token(token)
+    auth = node.basic(user or "node", secret)
+    warned = False
+    while True:
+        try:
+            ca_pem = node.request(f"{server}/cacerts", _insecure())
+        except node.HttpError as err:
+            problem = f"failed to get CA certs: {server}/cacerts: {err}"
+        except OSError as exc:
+            problem = f"failed to get CA certs: Get \"{server}/cacerts\": {getattr(exc, 'reason', exc)}"
+        else:
+            if not ca_hash and not warned:
+                log("warning", SHORT_TOKEN_WARNING)
+                warned = True
+            if ca_hash and pki.ca_hash(ca_pem) != ca_hash:
+                problem = f"token CA hash does not match the Cluster CA certificate hash: {ca_hash} != {pki.ca_hash(ca_pem)}"
+            else:
+                context = _verified(ca_pem)
+                try:
+                    node.request(f"{server}/v1-k3s/readyz", context, auth=auth)
+                    return ca_pem, context, auth
+                except node.HttpError as err:
+                    problem = f"token is not valid: {server}/v1-k3s/readyz: {err}"
+                except OSError as exc:
+                    problem = str(getattr(exc, "reason", exc))
+        log("error", f"Failed to validate connection to cluster at {server}: {problem}")
+        time.sleep(2)
 
 
 def node_args(role: str, cfg: dict) -> str:
@@ -201,6 +245,9 @@ def run_server(args: list) -> int:
         log("warning", "datastore-endpoint is not supported by the stand-in; using its own datastore")
     if cfg.get("secrets-encryption"):
         log("info", "Secrets encryption is enabled (stand-in: secrets are stored as given)")
+    stored = server_dir / "token"
+    if token and stored.is_file() and config.parse_token(token)[2] != config.parse_token(stored.read_text(encoding="utf-8"))[2]:
+        raise Fatal(DIFFERENT_TOKEN)
     upstream = None
     if join:
         join = str(join).rstrip("/")
@@ -279,17 +326,29 @@ def run_server(args: list) -> int:
     annotations = {"k3s.io/node-args": node_args("server", cfg)}
     runner = node.NodeRunner(f"https://{local}:{port}", _verified(ca_pem), node.basic("node", agent_secret),
                              node.node_object(name, node_ip, external_ip, dict(roles, **labels), taints, annotations))
-    try:
-        runner.register()
-    except (node.HttpError, OSError) as exc:
-        api.stop()
-        raise Fatal(f"failed to register node {name}: {exc}") from exc
-    if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
-        netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
-    log("info", f"k3s is up and running; node {name} is Ready")
+    # k3s-io/k3s pkg/cli/server/server.go, run(): "k3s is up and running" and READY=1 come once the
+    # apiserver is ready; the embedded agent's kubelet registers the node afterwards. So a server is
+    # "started" for systemd before its node object exists: the stand-in registers it later.
+    log("info", "k3s is up and running")
     sd_notify("READY=1")
-    threading.Thread(target=runner.loop, daemon=True).start()
     stop = threading.Event()
+
+    def register_node() -> None:
+        if stop.wait(float(os.environ.get("K3S_STANDIN_REGISTER_DELAY", "3"))):
+            return
+        while not stop.is_set():
+            try:
+                runner.register()
+                break
+            except (node.HttpError, OSError) as exc:
+                log("error", f"Unable to register node {name} with API server: {exc}")
+                stop.wait(2)
+        if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
+            netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
+        log("info", f"Node {name} registered and Ready")
+        runner.loop()
+
+    threading.Thread(target=register_node, daemon=True).start()
     _wait_for_signal(stop)
     runner.stopped.set()
     api.stop()
@@ -306,23 +365,22 @@ def run_agent(args: list) -> int:
     token = config.read_token(cfg, "token")
     if not token:
         raise Fatal("--token is required")
-    ca_hash, user, secret = config.parse_token(token)
-    ca_pem = fetch_ca(server, ca_hash, float(os.environ.get("K3S_STANDIN_CONNECT_TIMEOUT", "30")))
-    context = _verified(ca_pem)
-    auth = node.basic(user or "node", secret)
-    _check_token(server, context, auth)
+    ca_pem, context, auth = _validate_agent_join(server, token)
     data_dir = Path(str(cfg.get("data-dir") or config.DEFAULT_DATA_DIR))
     (data_dir / "agent").mkdir(parents=True, exist_ok=True)
     (data_dir / "agent" / "server-ca.crt").write_text(ca_pem, encoding="utf-8")
     name, node_ip, external_ip, labels, taints = _node_settings(cfg)
     annotations = {"k3s.io/node-args": node_args("agent", cfg)}
     runner = node.NodeRunner(server, context, auth, node.node_object(name, node_ip, external_ip, labels, taints, annotations))
-    try:
-        runner.register()
-    except node.HttpError as err:
-        raise Fatal(f"failed to register node {name} with {server}: {err}") from err
-    except OSError as exc:
-        raise Fatal(f"failed to register node {name} with {server}: {exc}") from exc
+    # k3s-io/k3s pkg/agent/config/config.go, Get(): the agent's configuration (and with it the node's
+    # registration) is retried with jitter, 5 to 10 seconds apart, until it succeeds.
+    while True:
+        try:
+            runner.register()
+            break
+        except (node.HttpError, OSError) as exc:
+            log("info", f"Waiting to retrieve agent configuration; server is not ready: {getattr(exc, 'reason', exc)}")
+            time.sleep(5 + 5 * secrets.randbelow(1000) / 1000)
     if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
         netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
     log("info", f"k3s agent is up and running; node {name} is Ready")
