@@ -725,3 +725,52 @@ def test_server_is_ready_before_its_node_registers(k3s_bin, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_node_password_rejects_another_host_with_the_name_until_the_node_is_deleted(cluster, k3s_bin, tmp_path):
+    """A joining node sends its name and its /etc/rancher/node/password; the server keeps the password's hash in
+    kube-system/<name>.node-password.k3s and refuses another password for that name with upstream's "Node password
+    rejected" (k3s-io/k3s pkg/nodepassword/nodepassword.go, Ensure; pkg/agent/config/config.go, getNodeNamedCrt),
+    retried like any registration failure; deleting the node object removes the secret (pkg/node/controller.go,
+    onRemove), after which the other host joins. This is why a reinstalled host needs its node object deleted."""
+    kc = ["kubectl", "--kubeconfig", str(cluster["kubeconfig"])]
+    token = (cluster["data"] / "server" / "agent-token").read_text(encoding="utf-8").strip()
+    server_url = f"https://127.0.0.1:{cluster['port']}"
+
+    def start(host: str):
+        log = tmp_path / f"{host}.log"
+        proc = spawn(k3s_bin, "agent", "--server", server_url, "--token", token, "--node-name", "twin", "--node-ip", "10.9.0.8",
+                     "--data-dir", str(tmp_path / host), log=log)
+        return proc, log
+
+    first, first_log = start("first-host")
+    try:
+        wait_for(lambda: "k3s agent is up and running" in first_log.read_text(encoding="utf-8") or first.poll() is not None,
+                 what="the first host joined")
+        assert first.poll() is None, first_log.read_text(encoding="utf-8")
+    finally:
+        first.terminate()
+        first.wait(10)
+    password = tmp_path / "first-host" / "agent" / "etc" / "rancher" / "node" / "password"
+    assert stat.S_IMODE(password.stat().st_mode) == 0o600 and len(password.read_text(encoding="utf-8").strip()) == 32
+    secret = k3s(k3s_bin, *kc, "get", "secret", "-n", "kube-system", "twin.node-password.k3s", "-o", "json")
+    assert secret.returncode == 0, secret.stderr
+    assert json.loads(secret.stdout)["immutable"] is True
+    assert password.read_text(encoding="utf-8").strip() not in secret.stdout
+
+    second, second_log = start("second-host")
+    try:
+        rejected = ("Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or "
+                    f"contents of '{tmp_path / 'second-host' / 'agent' / 'etc' / 'rancher' / 'node' / 'password'}' may not match")
+        wait_for(lambda: rejected in second_log.read_text(encoding="utf-8") or second.poll() is not None, what="the password rejected")
+        assert second.poll() is None and "up and running" not in second_log.read_text(encoding="utf-8")
+        assert k3s(k3s_bin, *kc, "delete", "node", "twin").returncode == 0
+        gone = k3s(k3s_bin, *kc, "get", "secret", "-n", "kube-system", "twin.node-password.k3s")
+        assert gone.returncode == 1 and "NotFound" in gone.stderr
+        wait_for(lambda: "k3s agent is up and running" in second_log.read_text(encoding="utf-8") or second.poll() is not None,
+                 timeout=30, what="the second host joined once the node was deleted")
+        assert second.poll() is None, second_log.read_text(encoding="utf-8")
+    finally:
+        second.terminate()
+        second.wait(10)
+    k3s(k3s_bin, *kc, "delete", "node", "twin")

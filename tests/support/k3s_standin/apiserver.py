@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import hashlib
 import hmac
 import json
 import os
@@ -31,6 +32,11 @@ from pathlib import Path
 from . import pki, schema as structural, version, yamlish
 
 STATE_FILE = "state.json"
+
+
+def node_password_secret(node_name: str) -> str:
+    """The node-password secret's name (k3s-io/k3s pkg/nodepassword/nodepassword.go, getSecretName)."""
+    return f"{node_name}.node-password.k3s".lower()
 
 
 def now_iso() -> str:
@@ -542,6 +548,10 @@ class Store:
                 return self._view(res, obj)
             obj = store.pop(key)
             self._bump()
+            if res.plural == "nodes":
+                # k3s-io/k3s pkg/node/controller.go, onRemove -> removeNodePassword: a deleted node's
+                # password secret goes with it, so that a reinstalled host of that name can join again.
+                self.objects[("", "secrets")].pop(("kube-system", node_password_secret(name)), None)
             if res.plural == "namespaces":
                 for (group, plural), items in self.objects.items():
                     for item_key in [k for k in items if k[0] == name]:
@@ -551,6 +561,34 @@ class Store:
                 self._unregister_crd(obj)
             self._record("DELETED", res, obj)
             return status
+
+    def ensure_node_password(self, node_name: str, password: str) -> None:
+        """The node-password check of a joining node (agent or server), raising 403 on a mismatch.
+
+        As k3s-io/k3s pkg/nodepassword/nodepassword.go, Ensure(): the secret
+        kube-system/<node>.node-password.k3s (immutable, data.hash) is created on the node's first
+        request; later requests must send the same password (the node's /etc/rancher/node/password),
+        else the supervisor answers 403 Forbidden (pkg/server/router.go, passwordBootstrap) and the
+        agent keeps retrying. The secret goes when the node object is deleted (see delete()).
+        The stand-in stores a salted SHA-256 instead of upstream's scrypt hash.
+        """
+        if not node_name or not password:
+            raise ApiError(400, "BadRequest", "missing node name or node password")
+        res = self.find("", "v1", "secrets")
+        name = node_password_secret(node_name)
+        with self.lock:
+            try:
+                current = self.get(res, "kube-system", name)
+            except ApiError:
+                salt = secrets.token_hex(8)
+                digest = hashlib.sha256((salt + password).encode()).hexdigest()
+                self.create(res, {"metadata": {"name": name, "namespace": "kube-system"}, "immutable": True, "type": "Opaque",
+                                  "data": {"hash": base64.b64encode(f"$sha256${salt}${digest}".encode()).decode()}}, "kube-system")
+                return
+            stored = base64.b64decode((current.get("data") or {}).get("hash", "")).decode(errors="replace")
+            unused, unused2, salt, digest = (stored.split("$") + ["", "", "", ""])[:4]
+            if not hmac.compare_digest(hashlib.sha256((salt + password).encode()).hexdigest(), digest):
+                raise ApiError(403, "Forbidden", f"unable to verify hash for node '{node_name}'")
 
     # semantics
     def _validate_meta(self, res: Resource, obj: dict) -> None:
@@ -818,6 +856,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, self.api.bootstrap_data())
             if path == "/v1-k3s/readyz":
                 return self._send(200, "ok", "text/plain")
+            if path == "/v1-k3s/client-kubelet.crt":
+                if self.api.upstream:
+                    return self._proxy(method)
+                self.api.store.ensure_node_password(self.headers.get("K3s-Node-Name") or "", self.headers.get("K3s-Node-Password") or "")
+                return self._send(200, "stand-in kubelet client certificate\n", "text/plain")
             if self.api.upstream:
                 return self._proxy(method)
             if path in ("/readyz", "/livez", "/healthz"):
@@ -850,7 +893,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _proxy(self, method: str) -> None:
         """Forward to the first server (joined servers share its datastore this way)."""
         data = self._raw or None
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() in ("authorization", "content-type", "accept", "k3s-node-name", "k3s-node-password")}
         req = urllib.request.Request(self.api.upstream.rstrip("/") + self.path, data=data, method=method, headers=headers)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
         watch = "/watch/" in self.path or (query.get("watch") or [""])[0].lower() in ("true", "1")

@@ -324,8 +324,12 @@ def run_server(args: list) -> int:
     if cfg.get("cluster-init") or join:
         roles["node-role.kubernetes.io/etcd"] = "true"
     annotations = {"k3s.io/node-args": node_args("server", cfg)}
+    # A joining server's node passes the node-password check through the first server (nodepassword.Ensure);
+    # the first server checks its own node against its local password file (k3s-io/k3s pkg/server/router.go,
+    # verifyLocalPassword), which always matches here, so the stand-in skips it there.
     runner = node.NodeRunner(f"https://{local}:{port}", _verified(ca_pem), node.basic("node", agent_secret),
-                             node.node_object(name, node_ip, external_ip, dict(roles, **labels), taints, annotations))
+                             node.node_object(name, node_ip, external_ip, dict(roles, **labels), taints, annotations),
+                             password=node.password_file(data_dir, Path(config.DEFAULT_DATA_DIR)) if join else None)
     # k3s-io/k3s pkg/cli/server/server.go, run(): "k3s is up and running" and READY=1 come once the
     # apiserver is ready; the embedded agent's kubelet registers the node afterwards. So a server is
     # "started" for systemd before its node object exists: the stand-in registers it later.
@@ -371,7 +375,8 @@ def run_agent(args: list) -> int:
     (data_dir / "agent" / "server-ca.crt").write_text(ca_pem, encoding="utf-8")
     name, node_ip, external_ip, labels, taints = _node_settings(cfg)
     annotations = {"k3s.io/node-args": node_args("agent", cfg)}
-    runner = node.NodeRunner(server, context, auth, node.node_object(name, node_ip, external_ip, labels, taints, annotations))
+    runner = node.NodeRunner(server, context, auth, node.node_object(name, node_ip, external_ip, labels, taints, annotations),
+                             password=node.password_file(data_dir, Path(config.DEFAULT_DATA_DIR)))
     # k3s-io/k3s pkg/agent/config/config.go, Get(): the agent's configuration (and with it the node's
     # registration) is retried with jitter, 5 to 10 seconds apart, until it succeeds.
     while True:

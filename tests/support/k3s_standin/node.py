@@ -11,6 +11,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from . import version
 from .apiserver import now_iso
@@ -28,10 +29,10 @@ class HttpError(Exception):
 
 
 def request(url: str, context: ssl.SSLContext, method: str = "GET", body=None, auth: str | None = None,
-            content_type: str = "application/json", timeout: float = 10):
+            content_type: str = "application/json", timeout: float = 10, extra_headers: dict | None = None):
     """One HTTPS request; returns the decoded JSON or text; raises HttpError or OSError."""
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(extra_headers or {})}
     if data is not None:
         headers["Content-Type"] = content_type
     if auth:
@@ -53,6 +54,34 @@ def request(url: str, context: ssl.SSLContext, method: str = "GET", body=None, a
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+class NodePasswordRejected(HttpError):
+    """The supervisor refused this node's password (another host registered the name before)."""
+
+
+def password_file(data_dir: Path, default_data_dir: Path) -> Path:
+    """Where the node keeps its password.
+
+    k3s-io/k3s pkg/agent/config/config.go, get(): /etc/rancher/node/password, or under
+    <data-dir>/agent/ when rootless. The stand-in uses the rootless place whenever the data directory
+    is not the default one (a pytest run), so that tests never write to the machine's /etc.
+    """
+    root = Path("/") if data_dir == default_data_dir else data_dir / "agent"
+    return root / "etc" / "rancher" / "node" / "password"
+
+
+def ensure_password(path: Path) -> str:
+    """The node password, made once (k3s-io/k3s pkg/agent/config/config.go, ensureNodePassword:
+    16 random bytes, hex, written 0600 when the file does not exist yet)."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = os.urandom(16).hex()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return password
 
 
 def basic(user: str, secret: str) -> str:
@@ -151,13 +180,35 @@ def node_object(name: str, internal_ip: str, external_ip: str | None, labels: di
 class NodeRunner:
     """Registers a node and keeps its Ready condition fresh until stopped."""
 
-    def __init__(self, url: str, context: ssl.SSLContext, auth: str, node: dict):
+    def __init__(self, url: str, context: ssl.SSLContext, auth: str, node: dict, password: Path | None = None):
         self.url, self.context, self.auth, self.node = url.rstrip("/"), context, auth, node
         self.name = node["metadata"]["name"]
+        self.password = password
         self.stopped = threading.Event()
+
+    def check_password(self) -> None:
+        """Ask for the kubelet's client certificate with the node's name and password, as a joining node does.
+
+        k3s-io/k3s pkg/agent/config/config.go, getNodeNamedCrt(): the request carries K3s-Node-Name and
+        K3s-Node-Password; a 403 answer becomes upstream's "Node password rejected" error, which Get()
+        logs as "Waiting to retrieve agent configuration; server is not ready: ..." and retries.
+        """
+        if self.password is None:
+            return
+        headers = {"K3s-Node-Name": self.name, "K3s-Node-Password": ensure_password(self.password)}
+        try:
+            request(f"{self.url}/v1-k3s/client-kubelet.crt", self.context, auth=self.auth, extra_headers=headers)
+        except HttpError as err:
+            if err.code == 403:
+                raise NodePasswordRejected(
+                    403, "Node password rejected, duplicate hostname or contents of "
+                    f"'{self.password}' may not match server node-passwd entry, try enabling a unique node name "
+                    "with the --with-node-id flag", err.body) from err
+            raise
 
     def register(self) -> None:
         """Create the node, or refresh labels/annotations/addresses of an existing one (cordon state is kept)."""
+        self.check_password()
         path = f"{self.url}/api/v1/nodes/{self.name}"
         try:
             request(path, self.context, auth=self.auth)
