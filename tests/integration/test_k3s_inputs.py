@@ -233,3 +233,32 @@ def test_airgap_each_node_gets_its_architecture(run_ansible, tmp_path):
     assert returncode == 2, output
     assert f"arm: {release}/k3s-armhf (the release's k3s-armhf)" in output
     assert "GETS" not in output
+
+
+def run_recovery(run_ansible, tmp_path, *args):
+    """infra.k3s.node_recovery with --check against this machine, on a cluster of server1 and agent1."""
+    hosts = {"ansible_connection": "local", "tailscale_ip": "100.64.0.1"}
+    inventory = {"k3s_cluster": {"children": {
+        "k3s_masters": {"hosts": {"server1": dict(hosts)}},
+        "k3s_workers": {"hosts": {"agent1": dict(hosts)}},
+    }, "vars": {**TOKENS, "k3s_version": VERSION, "k3s_download_dir": str(tmp_path / "cache")}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    result = run_ansible("ansible-playbook", "--check", "-i", "hosts.yml", "infra.k3s.node_recovery", *args, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "PLAY [Read each node's state and reset it when asked]" not in output, output
+    return output
+
+
+def test_recovery_without_limit_is_refused(run_ansible, tmp_path):
+    assert "works on the nodes you name with --limit" in run_recovery(run_ansible, tmp_path)
+
+
+def test_recovery_reset_of_the_first_server_is_refused(run_ansible, tmp_path):
+    output = run_recovery(run_ansible, tmp_path, "--limit", "server1,agent1", "-e", "k3s_recovery_mode=reset")
+    assert "would delete the datastore of server1, the first server" in output
+
+
+def test_recovery_unknown_mode_is_refused(run_ansible, tmp_path):
+    output = run_recovery(run_ansible, tmp_path, "--limit", "agent1", "-e", "k3s_recovery_mode=rebuild")
+    assert "k3s_recovery_mode" in output and "rejoin, reset" in output
