@@ -22,7 +22,9 @@ description:
     C(funnel-ingress-node) or C(*.funnel.ts.net)), and, unless O(include_offline=true), offline devices.
   - Makes a group per tag (C(tag:k3s-master) gives C(tag_k3s_master)), per OS (C(os_linux)), and the
     groups of O(tag_groups).
-  - Every value read from Tailscale is marked unsafe, so a device name containing C({{) is never templated.
+  - Values read from Tailscale are set as plain strings, which ansible-core 2.19 treats as untrusted (an inventory
+    plugin's data is not trusted as templates by default), so a device named C({{ ... }}) is never templated, neither
+    in host names and host variables nor in O(compose) and O(keyed_groups).
   - The configuration file name must end in C(tailscale.yml) or C(tailscale.yaml).
 extends_documentation_fragment:
   - constructed
@@ -202,7 +204,6 @@ from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.infra.k3s.plugins.module_utils.tailscale import split_addresses
 
 
@@ -668,7 +669,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._add(name, device, tag_groups, strict)
 
     def _add(self, name, device, tag_groups, strict):
-        host = self.inventory.add_host(wrap_var(name))
+        host = self.inventory.add_host(name)
         tags = list(device.get("tags") or [])
         hostvars = {
             "tailscale_ip": device.get("ipv4"),
@@ -686,8 +687,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         address = self._ansible_host(device)
         if address:
             hostvars["ansible_host"] = address
+        # Plain values: ansible-core (2.19+) does not trust an inventory plugin's data as templates
+        # (BaseInventoryPlugin.trusted_by_default is False), so no wrap_var (deprecated) is needed.
         for key, value in hostvars.items():
-            self.inventory.set_variable(host, key, wrap_var(value))
+            self.inventory.set_variable(host, key, value)
         for tag in tags:
             self.inventory.add_child(self.inventory.add_group(tag_group_name(tag)), host)
         if device.get("os"):

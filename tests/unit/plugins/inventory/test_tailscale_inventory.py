@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -210,6 +213,61 @@ def test_values_from_tailscale_are_never_templated(load, api_server):
     assert loaded.vars("evil")["tailscale_hostname"] == "{{ 7 * 6 }}"
     assert loaded.vars("evil")["shown"] == "{{ 7 * 6 }}"
     assert loaded.vars("evil")["os_copy"] == "{{ lookup('env', 'HOME') }}"
+
+
+def test_the_plugin_does_without_the_deprecated_unsafe_proxy(collections_path):
+    # ansible-core 2.19 templates only values trusted as templates, and values an inventory plugin
+    # sets are untrusted (BaseInventoryPlugin.trusted_by_default = False, applied by
+    # inventory/manager.py's _InventoryDataWrapper); wrap_var only strips trust there, and its
+    # module ansible.utils.unsafe_proxy is marked for deprecation (core_version 2.23). The plugin
+    # must load, and list a device, with that module gone.
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["ansible.utils.unsafe_proxy"] = None  # import fails, as after its removal
+        from ansible.plugins.loader import init_plugin_loader, inventory_loader
+        init_plugin_loader([sys.argv[1]])
+        plugin = inventory_loader.get("infra.k3s.tailscale")
+        assert plugin is not None, "the plugin did not load"
+        print(type(plugin).__module__)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(collections_path)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("infra.k3s.plugins.inventory.tailscale")
+
+
+def test_a_device_named_like_a_template_stays_literal_in_a_play(run_ansible, api_server, tmp_path):
+    # Through ansible-core's own InventoryManager (which applies 2.19's trust rules to what the
+    # plugin sets) and a play that uses every kind of value: the host name (the MagicDNS label),
+    # hostvars, compose and keyed_groups.
+    label = "{{lookup('pipe','echo','PWNED')}}"  # no dot: a MagicDNS label
+    api_server.devices = [api_device(label + ".tail1234.ts.net", hostname="{{ 7 * 6 }}", os="{{ 6 * 7 }}")]
+    source = tmp_path / "x.tailscale.yml"
+    source.write_text(yaml.safe_dump({
+        "plugin": "infra.k3s.tailscale", "api_url": api_server.url,
+        "compose": {"shown": "tailscale_hostname ~ '/' ~ inventory_hostname", "ansible_connection": "'local'"},
+        "keyed_groups": [{"key": "tailscale_os", "prefix": "os_is", "separator": "_"}],
+    }))
+    play = tmp_path / "play.yml"
+    play.write_text(yaml.safe_dump([{
+        "name": "Show the device's values", "hosts": "all", "gather_facts": False,
+        "tasks": [{"name": "Write them down", "ansible.builtin.copy": {
+            "dest": str(tmp_path / "shown.json"), "mode": "0600",
+            "content": "{{ {'name': inventory_hostname, 'hostname': tailscale_hostname, 'os': tailscale_os,"
+                       " 'shown': shown, 'groups': group_names} | to_json }}"}}],
+    }]))
+    proc = run_ansible("ansible-playbook", "-i", str(source), str(play),
+                       extra_env={"TAILSCALE_API_KEY": API_KEY, "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "1"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    shown = json.loads((tmp_path / "shown.json").read_text())
+    assert shown["name"] == label
+    assert shown["hostname"] == "{{ 7 * 6 }}"
+    assert shown["os"] == "{{ 6 * 7 }}"
+    assert shown["shown"] == "{{ 7 * 6 }}/" + label
+    assert [group for group in shown["groups"] if group.startswith("os_is_")] == ["os_is_" + "___6___7___"]  # "{{ 6 * 7 }}" made safe, not 42
+    assert "PWNED" not in output.replace("'PWNED'", "")  # named in the label, never the pipe's output
+    assert "42" not in output
 
 
 def test_five_thousand_devices(load, api_server):
