@@ -19,6 +19,14 @@ description:
   - Logged in, with the advertised tags or the login server differing, it re-authenticates with
     C(tailscale up --reset --force-reauth) and the auth key, and warns that SSH sessions over the tailnet may drop.
   - Logged in and stopped (after C(tailscale down)), it runs C(tailscale up --reset) without a key.
+  - Logged in with an expired node key (C(Self.KeyExpiry) in the past, also when stopped), it logs in again with the
+    auth key; C(tailscale up) without one would wait for an interactive login.
+  - A daemon that holds a node key but reports C(NoState) (just started, before its first network map) is waited
+    for, up to O(timeout) seconds, before anything is decided.
+  - Re-authentication and any change of Tailscale SSH pass C(--accept-risk=lose-ssh). Over an SSH session to a
+    Tailscale IP the CLI would otherwise ask for confirmation, and without a terminal it answers no.
+  - Warns when the node's tags on the tailnet (C(Self.Tags)) differ from O(tags), or its MagicDNS name from
+    O(hostname); neither is changed by this module (see RV(drift)).
   - With nothing differing it changes nothing and needs no auth key.
   - Settings are always given in full, with C(--reset), so removing an option converges instead of failing with
     Tailscale's I(requires mentioning all non-default flags) error.
@@ -83,28 +91,39 @@ options:
     type: bool
     default: false
   advertise_routes:
-    description: Subnet routes the node advertises, in CIDR form.
+    description:
+      - Subnet routes the node advertises, in CIDR form (normalised, so V(fd00::0/64) equals V(fd00::/64)).
+      - Default routes are refused here; use O(advertise_exit_node).
     type: list
     elements: str
     default: []
+  advertise_exit_node:
+    description:
+      - Offer the node as an exit node (C(--advertise-exit-node), which advertises V(0.0.0.0/0) and V(::/0)).
+    type: bool
+    default: false
+    version_added: 0.1.0
   operator:
     description: Local user allowed to operate Tailscale without root.
     type: str
     default: ""
   login_server:
     description:
-      - Control server URL, for Headscale or a mirror. Empty means Tailscale's (V(https://controlplane.tailscale.com)).
+      - Control server URL, for Headscale or a mirror. Empty means Tailscale's (V(https://controlplane.tailscale.com));
+        V(https://login.tailscale.com) is the same server.
     type: str
     default: ""
   extra_args:
     description:
-      - Further flags for C(tailscale up), like V(--advertise-exit-node). They are used when the node logs in or
-        re-authenticates; they are not compared with the node's state.
+      - Further flags for C(tailscale up), like V(--snat-subnet-routes=false). They are used when the node logs in or
+        re-authenticates; they are not compared with the node's state. Flags with an option of their own are refused.
     type: list
     elements: str
     default: []
   timeout:
-    description: Seconds to wait for the backend to be C(Running) with an address.
+    description:
+      - Seconds to wait for the backend to be C(Running) with an address, and for a just-started daemon to leave
+        C(NoState).
     type: int
     default: 120
   binary:
@@ -146,6 +165,13 @@ differences:
   type: list
   elements: str
   sample: [RunSSH]
+drift:
+  description: Differences between the node on the tailnet and the wanted tags or hostname, also given as warnings.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.1.0
+  sample: ["the node's MagicDNS name is cp1-1, not cp1: ..."]
 tailscale:
   description: The node as seen after the run (empty values in check mode before the first join).
   returned: always
@@ -193,9 +219,11 @@ from ansible_collections.infra.k3s.plugins.module_utils.tailscale import (
     TailscaleError,
     command,
     current_prefs,
+    drift,
     facts,
     key_with_attributes,
     plan,
+    settling,
     validate,
     wanted_prefs,
 )
@@ -236,7 +264,7 @@ class Node:
         return self.read_json("debug", "prefs")
 
 
-def run_action(module, node, action):
+def run_action(module, node, action, differences):
     params = module.params
     key_dir = None
     try:
@@ -252,7 +280,7 @@ def run_action(module, node, action):
             descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(key_with_attributes(params["authkey"], params["ephemeral"], params["preauthorized"]))
-        argv = command(action, params, binary=node.binary, socket=node.socket, key_path=key_path)
+        argv = command(action, params, binary=node.binary, socket=node.socket, key_path=key_path, differences=differences)
         rc, out, err = module.run_command(argv)
         if rc != 0:
             raise TailscaleError("tailscale %s failed (rc=%s): %s" % (argv[1 if not node.socket else 2], rc, (err or out).strip()))
@@ -280,6 +308,19 @@ def wait_running(module, node):
                          % (module.params["timeout"], state))
 
 
+def wait_settled(module, node, status):
+    """Wait while a started daemon that holds a node key is in NoState (ipn/ipnlocal/local.go nextStateLocked)."""
+    deadline = time.monotonic() + max(module.params["timeout"], 1)
+    while settling(status):
+        if time.monotonic() >= deadline:
+            raise TailscaleError("tailscaled holds a node key but stayed in NoState for %ss: it has not received its "
+                                 "first network map from the control server; check that the node reaches it"
+                                 % module.params["timeout"])
+        time.sleep(0.5)
+        status = node.status()
+    return status
+
+
 def run(module):
     params = module.params
     errors = validate(params)
@@ -290,10 +331,14 @@ def run(module):
         if module.check_mode:
             return dict(changed=True, action="install", differences=[], tailscale={})
         raise TailscaleError("the tailscale command was not found (%s); install the tailscale package first" % params["binary"])
-    status = node.status()
+    status = wait_settled(module, node, node.status())
     prefs = node.prefs()
     action, differences = plan(status, prefs, params)
-    result = dict(changed=action != "none", action=action, differences=differences, tailscale=facts(status))
+    warnings = drift(status, params, action, differences)
+    for warning in warnings:
+        module.warn("Tailscale drift: " + warning)
+    result = dict(changed=action != "none", action=action, differences=differences, drift=warnings,
+                  tailscale=facts(status))
     if module._diff and action != "none":
         before = current_prefs(prefs)
         before["LoggedIn"] = action != "login"
@@ -306,7 +351,7 @@ def run(module):
     if module.check_mode:
         return result
     if action != "none":
-        run_action(module, node, action)
+        run_action(module, node, action, differences)
     if action != "none" or status.get("BackendState") != "Running" or not facts(status)["ip"]:
         status = wait_running(module, node)
         result["tailscale"] = facts(status)
@@ -326,6 +371,7 @@ def main():
             accept_dns=dict(type="bool", default=True),
             shields_up=dict(type="bool", default=False),
             advertise_routes=dict(type="list", elements="str", default=[]),
+            advertise_exit_node=dict(type="bool", default=False),
             operator=dict(type="str", default=""),
             login_server=dict(type="str", default=""),
             extra_args=dict(type="list", elements="str", default=[]),

@@ -114,13 +114,18 @@ def test_set_command_has_no_tags_login_server_or_key():
 
 
 def test_extra_args_go_to_up_only():
-    assert "--advertise-exit-node" in ts.command("login", params(extra_args=["--advertise-exit-node"]), key_path="/k")
-    assert "--advertise-exit-node" not in ts.command("set", params(extra_args=["--advertise-exit-node"]))
+    assert "--snat-subnet-routes=false" in ts.command("login", params(extra_args=["--snat-subnet-routes=false"]), key_path="/k")
+    assert "--snat-subnet-routes=false" not in ts.command("set", params(extra_args=["--snat-subnet-routes=false"]))
 
 
 @pytest.mark.parametrize("bad, message", [
     (dict(tags=["k3s-master"]), "tag 'k3s-master' is not valid"),
-    (dict(tags=["tag:K3s"]), "is not valid"),
+    (dict(tags=["tag:3s"]), "is not valid"),
+    (dict(tags=["tag:"]), "is not valid"),
+    (dict(tags=["tag:k3s_master"]), "is not valid"),
+    (dict(advertise_routes=["0.0.0.0/0"]), "use advertise_exit_node"),
+    (dict(extra_args=["--advertise-exit-node"]), "managed by its own option"),
+    (dict(extra_args=["--shields-up"]), "managed by its own option"),
     (dict(hostname="cp_1"), "not a valid DNS label"),
     (dict(advertise_routes=["10.0.0.1/24"]), "not a network"),
     (dict(login_server="hs.example.com"), "must be an http"),
@@ -134,7 +139,108 @@ def test_validate_rejects_bad_input(bad, message):
 
 
 def test_validate_accepts_good_input():
-    assert ts.validate(params(advertise_routes=["10.0.0.0/24", "fd00::/64"], extra_args=["--advertise-exit-node"])) == []
+    assert ts.validate(params(advertise_routes=["10.0.0.0/24", "fd00::/64"], extra_args=["--snat-subnet-routes=false"])) == []
+
+
+# -- tailcfg/tailcfg.go CheckTag: a letter after "tag:", upper case allowed -------------
+@pytest.mark.parametrize("tag", ["tag:K3s", "tag:k3s-Master-1", "tag:a"])
+def test_tags_follow_upstream_check_tag(tag):
+    assert ts.validate(params(tags=[tag])) == []
+
+
+# -- item 1: --accept-risk=lose-ssh wherever upstream's CLI would ask -------------------
+def test_reauth_accepts_the_lose_ssh_risk():
+    argv = ts.command("reauth", params(), key_path="/k", differences=["AdvertiseTags"])
+    assert "--accept-risk=lose-ssh" in argv and "--force-reauth" in argv
+
+
+@pytest.mark.parametrize("action", ["set", "start", "login"])
+def test_an_ssh_change_accepts_the_lose_ssh_risk(action):
+    assert "--accept-risk=lose-ssh" in ts.command(action, params(), key_path="/k", differences=["RunSSH"])
+
+
+def test_no_risk_accepted_when_ssh_stays():
+    assert "--accept-risk=lose-ssh" not in ts.command("set", params(), differences=["Hostname"])
+    assert "--accept-risk=lose-ssh" not in ts.command("login", params(), key_path="/k", differences=["Hostname"])
+
+
+# -- item 2: NoState with a node key is a daemon still starting; HaveNodeKey absent is false
+def test_a_restarted_daemon_in_nostate_is_settling_not_logged_out():
+    assert ts.settling({"BackendState": "NoState", "HaveNodeKey": True})
+    assert not ts.settling({"BackendState": "NoState"})
+    assert not ts.settling({"BackendState": "Running", "HaveNodeKey": True})
+
+
+def test_missing_have_node_key_means_false(status):
+    without = {key: value for key, value in status.items() if key != "HaveNodeKey"}
+    assert ts.plan(without, joined_prefs(), params())[0] == "login"
+
+
+# -- item 3: a stopped node whose key expired logs in with the key -----------------------
+def expired_status(status, state="Stopped", expiry="2020-01-01T00:00:00Z"):
+    return dict(status, BackendState=state, Self=dict(status["Self"], KeyExpiry=expiry))
+
+
+def test_stopped_node_with_an_expired_key_logs_in_with_the_key(status):
+    action, unused = ts.plan(expired_status(status), joined_prefs(WantRunning=False), params())
+    assert action == "login"
+    assert "--auth-key=file:/k" in ts.command(action, params(), key_path="/k")
+
+
+@pytest.mark.parametrize("expiry", ["2999-01-01T00:00:00.123456789Z", "0001-01-01T00:00:00Z", None])
+def test_stopped_node_with_a_valid_or_no_expiry_starts_without_a_key(status, expiry):
+    state = expired_status(status, expiry=expiry)
+    if expiry is None:
+        del state["Self"]["KeyExpiry"]
+    assert ts.plan(state, joined_prefs(WantRunning=False), params())[0] == "start"
+
+
+def test_go_times_with_nanoseconds_and_offsets():
+    assert ts.key_expired({"Self": {"KeyExpiry": "2020-01-01T00:00:00.999999999+02:00"}})
+    assert not ts.key_expired({"Self": {"KeyExpiry": "2999-01-01T00:00:00Z"}})
+
+
+# -- item 5: exit node, normalised CIDRs, login server synonyms ------------------------
+def test_exit_node_routes_are_left_out_of_the_route_comparison(status):
+    prefs = joined_prefs(AdvertiseRoutes=["10.0.0.0/24", "0.0.0.0/0", "::/0"])
+    assert ts.plan(status, prefs, params(advertise_routes=["10.0.0.0/24"], advertise_exit_node=True)) == ("none", [])
+    assert ts.plan(status, prefs, params(advertise_routes=["10.0.0.0/24"])) == ("set", ["AdvertiseExitNode"])
+    argv = ts.command("set", params(advertise_routes=["10.0.0.0/24"], advertise_exit_node=True))
+    assert "--advertise-exit-node=true" in argv and "--advertise-routes=10.0.0.0/24" in argv
+
+
+def test_routes_are_compared_as_networks(status):
+    prefs = joined_prefs(AdvertiseRoutes=["fd00::/64", "10.0.0.0/24"])
+    assert ts.plan(status, prefs, params(advertise_routes=["10.0.0.0/24", "fd00:0:0:0::0/64"])) == ("none", [])
+
+
+@pytest.mark.parametrize("wanted", ["https://login.tailscale.com", "https://login.tailscale.com/", "", "https://controlplane.tailscale.com"])
+def test_login_server_synonyms_equal_the_default(status, wanted):
+    prefs = joined_prefs(ControlURL="https://controlplane.tailscale.com")
+    assert ts.plan(status, prefs, params(login_server=wanted)) == ("none", [])
+    prefs = joined_prefs(ControlURL="https://login.tailscale.com")
+    assert ts.plan(status, prefs, params(login_server=wanted)) == ("none", [])
+
+
+# -- item 6: drift of tags and MagicDNS name is reported -------------------------------
+def test_no_drift_when_the_tailnet_matches(status):
+    assert ts.drift(status, params(hostname="k3s-master-1")) == []
+
+
+def test_tags_changed_on_the_tailnet_are_reported(status):
+    drifted = dict(status, Self=dict(status["Self"], Tags=["tag:k3s-master", "tag:admin-added"]))
+    warnings = ts.drift(drifted, params(hostname="k3s-master-1"))
+    assert len(warnings) == 1 and "tag:admin-added" in warnings[0] and "admin console" in warnings[0]
+
+
+def test_a_renamed_node_is_reported(status):
+    renamed = dict(status, Self=dict(status["Self"], DNSName="k3s-master-1-1.tail1234.ts.net."))
+    warnings = ts.drift(renamed, params(hostname="k3s-master-1"))
+    assert len(warnings) == 1 and "k3s-master-1-1" in warnings[0] and "stale device" in warnings[0]
+
+
+def test_no_rename_drift_while_the_hostname_is_being_changed(status):
+    assert ts.drift(status, params(hostname="cp9"), "set", ["Hostname"]) == []
 
 
 def test_oauth_client_secret_gets_node_attributes():
