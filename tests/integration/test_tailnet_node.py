@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from support.module_utils import load_module_utils
 from support.poll import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -443,11 +444,152 @@ def test_no_key_prints_url_then_times_out(tailnet):
         wait_for(lambda: status(sock)["BackendState"] == "Running", what="Running after approval")
         assert ts(sock, "logout").returncode == 0
         got = status(sock)
-        assert got["BackendState"] == "NeedsLogin" and got["HaveNodeKey"] is False
+        assert got["BackendState"] == "NeedsLogin" and "HaveNodeKey" not in got  # omitempty: absent means false
         assert debug_prefs(sock)["LoggedOut"] is True
     finally:
         tailnet.stop("c")
     assert run(PYTHON, str(STANDIN / "tailscaled.py"), "--cleanup", "--tun=tsc").returncode == 0
+
+
+# -- issue 14: risks over a tailnet SSH session, a restarted daemon, an expired key ----
+OVER_TAILNET = "100.101.1.5 50022 22"
+
+
+def ts_env(sock, *args, env=None, prefix=()):
+    """The stand-in CLI with a chosen environment (SSH_CLIENT, SUDO_USER), optionally under setsid/sh."""
+    base = {key: value for key, value in os.environ.items() if key not in ("SSH_CLIENT", "SUDO_USER")}
+    base.update(env or {})
+    return run(*prefix, PYTHON, str(STANDIN / "tailscale.py"), f"--socket={sock}", *args, check=False, env=base,
+               stdin=subprocess.DEVNULL)
+
+
+def test_ssh_toggle_and_reauth_over_the_tailnet_need_accept_risk(tailnet):
+    sock = tailnet.sock_a
+    assert debug_prefs(sock)["RunSSH"] is False
+    over = {"SSH_CLIENT": OVER_TAILNET}
+    result = ts_env(sock, "set", "--ssh=true", env=over)
+    assert result.returncode == 1 and result.stderr == "aborted, no changes made\n"
+    assert "reroute SSH traffic to Tailscale SSH" in result.stdout
+    assert "To skip this warning, use --accept-risk=lose-ssh" in result.stdout
+    assert debug_prefs(sock)["RunSSH"] is False
+    up = ["up", f"--login-server={tailnet.url}", "--hostname=node-a", "--reset", "--timeout=20s"]
+    result = ts_env(sock, *up, "--ssh=true", env=over)
+    assert result.returncode == 1 and result.stderr == "aborted, no changes made\n"
+    result = ts_env(sock, *up, "--force-reauth", f"--auth-key=file:{tailnet.key_file}", env=over)
+    assert result.returncode == 1 and result.stderr == "aborted, no changes made\n"
+    assert "may result in your SSH session disconnecting" in result.stdout
+    # not over the tailnet (public address, no SSH at all): no question
+    assert ts_env(sock, "set", "--ssh=true", env={"SSH_CLIENT": "203.0.113.7 50022 22"}).returncode == 0
+    assert ts_env(sock, "set", "--ssh=false").returncode == 0
+    # accepted: the changes go through
+    assert ts_env(sock, "set", "--ssh=true", "--accept-risk=lose-ssh", env=over).returncode == 0
+    assert debug_prefs(sock)["RunSSH"] is True
+    assert ts_env(sock, "set", "--ssh=false", "--accept-risk=all", env=over).returncode == 0
+    assert debug_prefs(sock)["RunSSH"] is False
+    # unchanged SSH needs no answer
+    assert ts_env(sock, "set", "--ssh=false", env=over).returncode == 0
+
+
+def test_under_sudo_the_login_sessions_ssh_client_counts(tailnet):
+    sock = tailnet.sock_a
+    # sudo resets the environment: the CLI reads SSH_CLIENT of the session leader (here: sh, under setsid)
+    leader_over = ["setsid", "env", f"SSH_CLIENT={OVER_TAILNET}", "sh", "-c", 'SUDO_USER=admin "$@"; exit $?', "sh"]
+    result = run(*leader_over, PYTHON, str(STANDIN / "tailscale.py"), f"--socket={sock}", "set", "--ssh=true",
+                 check=False, stdin=subprocess.DEVNULL,
+                 env={key: value for key, value in os.environ.items() if key != "SSH_CLIENT"})
+    assert result.returncode == 1 and result.stderr == "aborted, no changes made\n"
+    # the process's own SSH_CLIENT does not count under sudo when the session's is not a Tailscale IP
+    leader_public = ["setsid", "sh", "-c", 'SUDO_USER=admin SSH_CLIENT="100.101.1.5 1 22" "$@"; exit $?', "sh"]
+    result = run(*leader_public, PYTHON, str(STANDIN / "tailscale.py"), f"--socket={sock}", "set", "--ssh=true",
+                 check=False, stdin=subprocess.DEVNULL,
+                 env={key: value for key, value in os.environ.items() if key != "SSH_CLIENT"})
+    assert result.returncode == 0, result.stderr
+    assert ts_env(sock, "set", "--ssh=false").returncode == 0
+
+
+class CliModule(object):
+    """What tailscale_up's run() uses of AnsibleModule, with run_command running the real stand-in CLI."""
+
+    def __init__(self, binary, sock, env, **params):
+        self.params = dict(authkey=None, ephemeral=False, preauthorized=True, hostname="", tags=[], ssh=False,
+                           accept_routes=False, accept_dns=True, shields_up=False, advertise_routes=[],
+                           advertise_exit_node=False, operator="", login_server="", extra_args=[], timeout=20,
+                           binary=str(binary), socket=str(sock))
+        self.params.update(params)
+        self.check_mode = False
+        self._diff = False
+        self.env = env
+        self.commands = []
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def run_command(self, argv):
+        self.commands.append(list(argv))
+        result = run(*argv, check=False, env=self.env, stdin=subprocess.DEVNULL)
+        return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture(name="tailscale_up")
+def fixture_tailscale_up(tmp_path):
+    """(module, cli): the tailscale_up module and an executable wrapper of the stand-in CLI."""
+    from support.module_utils import load_module  # pylint: disable=import-outside-toplevel
+
+    cli = tmp_path / "tailscale"
+    cli.write_text(f'#!/bin/sh\nexec {PYTHON} {STANDIN / "tailscale.py"} "$@"\n')
+    cli.chmod(0o755)
+    return load_module("tailscale_up", ("tailscale",)), cli
+
+
+def test_module_over_the_tailnet_passes_accept_risk(tailnet, tailscale_up):
+    module, cli = tailscale_up
+    env = dict(os.environ, SSH_CLIENT=OVER_TAILNET)
+    fake = CliModule(cli, tailnet.sock_a, env, hostname="node-a", login_server=tailnet.url, ssh=True)
+    assert module.run(fake)["action"] == "set"
+    assert debug_prefs(tailnet.sock_a)["RunSSH"] is True
+    fake = CliModule(cli, tailnet.sock_a, env, hostname="node-a", login_server=tailnet.url, ssh=False)
+    assert module.run(fake)["action"] == "set"
+    assert debug_prefs(tailnet.sock_a)["RunSSH"] is False
+
+
+def test_restarted_daemon_reports_nostate_and_the_module_waits(tailnet, tailscale_up):
+    module, cli = tailscale_up
+    key = status(tailnet.sock_b)["Self"]["PublicKey"]
+    assert tailnet.stop("b") == 0
+    tailnet.sock_b = tailnet.daemon("b", tailnet.ns_b)
+    got = status(tailnet.sock_b)
+    assert got["BackendState"] == "NoState" and got["HaveNodeKey"] is True and got["TailscaleIPs"] is None
+    fake = CliModule(cli, tailnet.sock_b, dict(os.environ), hostname="node-b", login_server=tailnet.url,
+                     authkey=KEY)
+    result = module.run(fake)
+    assert result["action"] == "none" and not result["changed"], result
+    assert not [argv for argv in fake.commands if "up" in argv or "set" in argv]
+    got = status(tailnet.sock_b)
+    assert got["BackendState"] == "Running" and got["Self"]["PublicKey"] == key
+
+
+def test_stopped_node_with_an_expired_key_logs_in_with_the_key(tailnet, tailscale_up):
+    module, cli = tailscale_up
+    sock = tailnet.sock_b
+    wait_for(lambda: status(sock)["BackendState"] == "Running", what="node b Running")
+    old_key = status(sock)["Self"]["PublicKey"]
+    tailnet.control_post("/lab/expire", {"id": status(sock)["Self"]["ID"]})
+    wait_for(lambda: status(sock)["BackendState"] == "NeedsLogin", what="NeedsLogin once the key expired")
+    assert ts(sock, "down").returncode == 0
+    got = status(sock)
+    assert got["BackendState"] == "Stopped" and got["HaveNodeKey"] is True
+    # `up` without a key waits for an interactive login, as upstream's does
+    result = ts(sock, "up", "--reset", f"--login-server={tailnet.url}", "--hostname=node-b", "--timeout=2s")
+    assert result.returncode == 1 and "To authenticate, visit:" in result.stderr
+    assert ts(sock, "down").returncode == 0
+    assert status(sock)["BackendState"] == "Stopped"
+    fake = CliModule(cli, sock, dict(os.environ), hostname="node-b", login_server=tailnet.url, authkey=KEY)
+    result = module.run(fake)
+    assert result["action"] == "login" and result["tailscale"]["backend_state"] == "Running", result
+    got = status(sock)
+    assert got["Self"]["KeyExpiry"] > "2026" and not load_module_utils("tailscale").key_expired(got)
+    assert got["BackendState"] == "Running" and got["Self"]["PublicKey"] != old_key
 
 
 def test_cli_without_daemon(tmp_path):

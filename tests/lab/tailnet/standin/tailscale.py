@@ -394,6 +394,96 @@ def accidental_reverts(fs: FlagSet, new: dict, cur: dict, backend_state: str) ->
     return False, ACCIDENTAL_UP_PREFIX + "".join(f" {a}" for a in explicit + sorted(missing)) + "\n\n"
 
 
+# -- risks over a tailnet SSH session -------------------------------------------------
+RISK_LOSE_SSH = "lose-ssh"
+ABORTED = "aborted, no changes made"  # cmd/tailscale/cli/risks.go errAborted
+# net/tsaddr/tsaddr.go IsTailscaleIP: IsTailscaleIPv4 (CGNATRange minus ChromeOSVMRange) or TailscaleULARange.
+CGNAT_RANGE = ipaddress.ip_network("100.64.0.0/10")
+CHROMEOS_VM_RANGE = ipaddress.ip_network("100.115.92.0/23")
+TAILSCALE_ULA_RANGE = ipaddress.ip_network("fd7a:115c:a1e0::/48")
+
+
+def ssh_client_env() -> str:
+    """cmd/tailscale/cli/ssh_unix.go getSSHClientEnvVar: $SSH_CLIENT, or under sudo that of the login session.
+
+    Without SUDO_USER the process's own SSH_CLIENT; with it, SSH_CLIENT from the environment of the
+    session leader (unix.Getsid(os.Getpid()), /proc/<sid>/environ), "" when it cannot be read.
+    """
+    if not os.environ.get("SUDO_USER"):
+        return os.environ.get("SSH_CLIENT", "")
+    try:
+        sid = os.getsid(os.getpid())
+        with open(f"/proc/{sid}/environ", "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return ""
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"SSH_CLIENT="):
+            return entry[len(b"SSH_CLIENT="):].decode(errors="replace")
+    return ""
+
+
+def is_tailscale_ip(text: str) -> bool:
+    """net/tsaddr/tsaddr.go IsTailscaleIP (IPv4-mapped IPv6 unmapped first)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if addr.version == 4:
+        return addr in CGNAT_RANGE and addr not in CHROMEOS_VM_RANGE
+    return addr in TAILSCALE_ULA_RANGE
+
+
+def ssh_over_tailscale() -> bool:
+    """cmd/tailscale/cli/ssh.go isSSHOverTailscale: SSH_CLIENT's first field is a Tailscale IP."""
+    client = ssh_client_env()
+    address, sep, unused = client.partition(" ")
+    return bool(sep) and is_tailscale_ip(address)
+
+
+def yes_no(message: str, default: bool) -> bool:
+    """util/prompt/prompt.go YesNo: without a TTY on both stdin and stdout, the default answer."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return default
+    sys.stdout.write(message + (" [Y/n] " if default else " [y/N] "))
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes", "sure"):
+        return True
+    return default if answer == "" else False
+
+
+def risk_accepted(risk: str, accepted: str) -> bool:
+    """cmd/tailscale/cli/risks.go isRiskAccepted: risk, or "all", in the comma-separated --accept-risk."""
+    return any(item in (risk, "all") for item in accepted.split(","))
+
+
+def present_risk(risk: str, message: str, accepted: str) -> None:
+    """cmd/tailscale/cli/risks.go presentRiskToUser: the message and a prompt, or Exit(aborted)."""
+    if risk_accepted(risk, accepted):
+        return
+    print(message)
+    print(f"To skip this warning, use --accept-risk={risk}")
+    sys.stdout.flush()
+    if yes_no("Continue?", False):
+        return
+    raise Exit(ABORTED)
+
+
+def present_ssh_toggle_risk(want_ssh: bool, have_ssh: bool, accepted: str) -> None:
+    """cmd/tailscale/cli/up.go presentSSHToggleRisk (also called by set.go runSet)."""
+    if not ssh_over_tailscale() or want_ssh == have_ssh:
+        return
+    if want_ssh:
+        present_risk(RISK_LOSE_SSH, "You are connected over Tailscale; this action will reroute SSH traffic to Tailscale SSH "
+                     "and will result in your session disconnecting.", accepted)
+    else:
+        present_risk(RISK_LOSE_SSH, "You are connected using Tailscale SSH; this action will result in your session "
+                     "disconnecting.", accepted)
+
+
 # -- LocalAPI client ------------------------------------------------------------------
 class UnixHTTPConnection(http.client.HTTPConnection):
     """HTTP over the tailscaled unix socket."""
@@ -490,8 +580,14 @@ def cmd_up(client: LocalClient, args: list) -> int:
     control_changed = cur.get("ControlURL") != new["ControlURL"]
     if control_changed and backend_state == "Running" and not fs["force-reauth"]:
         raise Exit("can't change --login-server without --force-reauth")
+    # cmd/tailscale/cli/up.go updatePrefs: after these checks, an SSH toggle and then --force-reauth over a
+    # tailnet SSH session ask before going on (presentSSHToggleRisk, presentRiskToUser).
+    present_ssh_toggle_risk(new["RunSSH"], bool(cur.get("RunSSH")), fs["accept-risk"])
+    if fs["force-reauth"] and ssh_over_tailscale():
+        present_risk(RISK_LOSE_SSH, "You are connected over Tailscale; this action may result in your SSH session "
+                     "disconnecting.", fs["accept-risk"])
     tags_changed = (cur.get("AdvertiseTags") or None) != new["AdvertiseTags"]
-    if tags_changed and status["HaveNodeKey"] and backend_state != "NeedsLogin" and not fs["force-reauth"]:
+    if tags_changed and status.get("HaveNodeKey", False) and backend_state != "NeedsLogin" and not fs["force-reauth"]:
         raise Exit("can't change --advertise-tags without --force-reauth (changing tags requires re-authentication)")
     if backend_state == "Running" and not fs["force-reauth"] and not fs["auth-key"] and not control_changed and not tags_changed:
         changes = dict(new)
@@ -592,6 +688,9 @@ def cmd_set(client: LocalClient, args: list) -> int:
         changes["NetfilterMode"] = netfilter_mode(fs["netfilter-mode"])
     if fs.is_set("advertise-connector"):
         changes["AppConnector"] = {"Advertise": fs["advertise-connector"]}
+    if fs.is_set("ssh"):
+        # cmd/tailscale/cli/set.go runSet: presentSSHToggleRisk when --ssh is given.
+        present_ssh_toggle_risk(fs["ssh"], bool(cur.get("RunSSH")), fs["accept-risk"])
     if fs.is_set("update-check") or fs.is_set("auto-update"):
         auto = dict(cur.get("AutoUpdate") or {})
         if fs.is_set("update-check"):
@@ -616,6 +715,9 @@ def cmd_down(client: LocalClient, args: list) -> int:
         Flag("accept-risk", "string", "", "accept risk"), Flag("reason", "string", "", "reason for the disconnect")])
     if fs.parse(args):
         raise Exit("too many non-flag arguments")
+    if ssh_over_tailscale():  # cmd/tailscale/cli/down.go runDown
+        present_risk(RISK_LOSE_SSH, "You are connected over Tailscale; this action will disable Tailscale and result in "
+                     "your session disconnecting.", fs["accept-risk"])
     status = client.status(peers=False)
     if status["BackendState"] == "Stopped":
         sys.stderr.write("Tailscale was already stopped.\n")

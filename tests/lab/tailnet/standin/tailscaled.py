@@ -8,6 +8,7 @@ the CLI (tailscale.py) over HTTP on a unix socket. Python 3 standard library onl
 from __future__ import annotations
 
 import argparse
+import datetime
 import http.server
 import ipaddress
 import json
@@ -32,6 +33,10 @@ DEFAULT_CONTROL_URL = "https://controlplane.tailscale.com"
 DEFAULT_STATE = "/var/lib/tailscale/tailscaled.state"
 DEFAULT_SOCKET = "/run/tailscale/tailscaled.sock"
 POLL_INTERVAL = 2.0
+# ipn/ipnlocal/local.go nextStateLocked: a started daemon with a node key and WantRunning stays in NoState
+# ("Our first time connecting to control ... UIs should print Loading...") until its first network map.
+# The stand-in holds that state this long after each start, so callers must wait for it to settle.
+NOSTATE_SECONDS = 3.0
 ZERO_TIME = "0001-01-01T00:00:00Z"
 TRANSIENT_STATUSES = (408, 429, 500, 502, 503, 504)
 
@@ -185,6 +190,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         # map poll with Go timers, which run on the monotonic clock (golang/go src/time/time.go, "Monotonic
         # Clocks"), so a step of the wall clock does not stop it.
         self.last_map = 0.0
+        self.settle_until = time.monotonic() + NOSTATE_SECONDS
         self.state = {"machine_key": "", "node_key": "", "prefs": default_prefs(), "node": None,
                       "vxlan_id": None, "logged_in": False}
         self.load()
@@ -206,7 +212,8 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         self.vxlan_id = self.state.get("vxlan_id")
         if self.logged_in():
             if prefs["WantRunning"]:
-                self.backend_state = "Starting"
+                # local.go nextStateLocked: no netmap yet and state NoState -> NoState (not Starting).
+                self.backend_state = "NoState"
                 self.login_req = {"auth_key": None, "force_reauth": False, "seq": 0}
             else:
                 self.backend_state = "Stopped"
@@ -228,6 +235,17 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
     def logged_in(self) -> bool:
         """Whether there is a node key from a successful login."""
         return bool(self.state.get("logged_in") and self.state.get("node_key"))
+
+    def key_expired(self) -> bool:
+        """Whether control's node record says the node key expired (control/controlclient/direct.go doLogin)."""
+        expiry = (self.state.get("node") or {}).get("key_expiry")
+        if not expiry or str(expiry).startswith("0001-"):
+            return False
+        try:
+            when = datetime.datetime.fromisoformat(str(expiry).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return when <= datetime.datetime.now(datetime.timezone.utc)
 
     @property
     def prefs(self) -> dict:
@@ -273,7 +291,18 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
     def do_login(self, req: dict) -> None:
         """Register with control (auth key only in the request body)."""
         with self.lock:
-            node_key = self.state["node_key"] if self.logged_in() and not req["force_reauth"] else ""
+            # control/controlclient/direct.go doLogin: an expired old key means regen=true (a new node key,
+            # which only an auth key or an interactive login can register).
+            expired = self.logged_in() and self.key_expired()
+            if expired and not req["auth_key"]:
+                if self.login_req is req:
+                    self.login_req = None
+                self.backend_state = "NeedsLogin"
+                self.auth_url = self.prefs["ControlURL"].rstrip("/") + "/a/" + secrets.token_hex(6)
+                self.overlay.down()
+                log("node key expired; run 'tailscale up' to authenticate")
+                return
+            node_key = self.state["node_key"] if self.logged_in() and not req["force_reauth"] and not expired else ""
             new_key = not node_key
             if new_key:
                 node_key = "nodekey:" + secrets.token_hex(32)
@@ -314,6 +343,9 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         node = self.state.get("node") or {}
         if not self.prefs["WantRunning"]:
             self.backend_state = "Stopped"
+        elif self.key_expired():
+            # ipn/ipnlocal/local.go nextStateLocked: keyExpired -> NeedsLogin ("The node key expired, need to relogin").
+            self.backend_state = "NeedsLogin"
         elif node.get("authorized"):
             self.backend_state = "Running"
         else:
@@ -398,6 +430,8 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
             running = self.logged_in() and self.prefs["WantRunning"]
             update = self.pending_update and self.logged_in()
         if req is not None:
+            if self.backend_state == "NoState" and time.monotonic() < self.settle_until:
+                return  # the first network map has not come yet (see NOSTATE_SECONDS)
             self.do_login(req)
             return
         if update:
@@ -572,7 +606,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
                 "Version": f"{VERSION}-t{COMMIT[:9]}",
                 "TUN": True,
                 "BackendState": self.backend_state,
-                "HaveNodeKey": bool(self.state.get("node_key")),
+                "HaveNodeKey": bool(self.state.get("node_key")),  # omitted below when false
                 "AuthURL": self.auth_url,
                 "TailscaleIPs": ips or None,
                 "Self": self_status,
@@ -584,6 +618,8 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
             }
             if not peers:
                 result["Peer"] = None
+            if not result["HaveNodeKey"]:
+                del result["HaveNodeKey"]  # ipn/ipnstate/ipnstate.go: HaveNodeKey bool `json:",omitempty"`
             return result
 
     def shutdown(self) -> None:
