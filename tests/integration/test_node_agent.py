@@ -212,10 +212,17 @@ def test_values_the_real_chart_rejects_fail_the_role(converge, tmp_path, values,
 @pytest.mark.parametrize("override,message", [
     ({"node_agent_r2_account_id": "", "node_agent_s3_url": ""}, "Set node_agent_r2_account_id"),
     ({"node_agent_bucket": "Not_A_Bucket"}, "node_agent_bucket (3 to 63"),
+    # R2 takes no dots (S3 does), and no more than 63 characters
+    ({"node_agent_bucket": "velero.backups"}, "is not a name R2 takes"),
+    ({"node_agent_bucket": "velero.backups", "node_agent_r2_account_id": "",
+      "node_agent_s3_url": "https://%s.eu.r2.cloudflarestorage.com" % ACCOUNT}, "is not a name R2 takes"),
+    ({"node_agent_bucket": "v" * 64}, "node_agent_bucket (3 to 63"),
+    # another S3 store keeps S3's rule: the role goes on to its next check
+    ({"node_agent_bucket": "velero.backups", "node_agent_s3_url": "http://minio.example:9000"}, "run infra.k3s.k3s_server"),
     ({"node_agent_aws_plugin_image": "velero/velero-plugin-for-aws:v1.14.1"}, "break R2"),
     ({"node_agent_chart_version": "latest"}, "must be a version"),
     ({"node_agent_secret_access_key": ""}, "must be set"),
-], ids=["no-endpoint", "bucket", "plugin-1.14.1", "chart-unpinned", "no-secret"])
+], ids=["no-endpoint", "bucket", "bucket-dots-r2", "bucket-dots-r2-eu", "bucket-64", "bucket-dots-s3", "plugin-1.14.1", "chart-unpinned", "no-secret"])
 def test_bad_input_fails_before_any_change(converge, tmp_path, override, message):
     target = tmp_path / "manifests" / "infra-k3s-velero.yaml"
     variables = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups",
