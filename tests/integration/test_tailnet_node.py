@@ -740,6 +740,20 @@ def test_containers_install_join_and_talk(repo, tmp_path):
             assert response.status == 200
         rx_packets = json.loads(run("ip", "-s", "-j", "link", "show", tun).stdout)[0]["stats64"]["rx"]["packets"]
         assert rx_packets > 0
+        # a restarted tailscaled: NoState first (no tunnel), then reachable again over the tailnet
+        podman("exec", names["bookworm"], "systemctl", "restart", "tailscaled")
+        podman("exec", "-d", names["bookworm"], "python3", "-m", "http.server", "--bind", "0.0.0.0", "8000")
+        assert json.loads(podman("exec", names["bookworm"], "tailscale", "status", "--json").stdout)["BackendState"] == "NoState"
+
+        def fetch_from_host():
+            try:
+                with urllib.request.urlopen(f"http://{ip_a}:8000/", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+        started = time.monotonic()
+        wait_for(fetch_from_host, timeout=20, what="HTTP from the host to a after a restart of a's tailscaled")
+        assert time.monotonic() - started < 15
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)

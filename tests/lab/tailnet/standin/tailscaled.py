@@ -125,8 +125,14 @@ class Overlay(object):
         if self.config == config and self.exists():
             return
         self.down()
-        run_ip("ip", "link", "add", self.name, "type", "vxlan", "id", str(vni), "dstport", str(self.port),
-               "local", local)
+        # Upstream's tailscale0 is a layer-3 TUN device (wgengine/netstack, net/tstun): peers keep no
+        # link-layer address of it that a restart could invalidate. A VXLAN device has a MAC that peers
+        # cache in their neighbour tables (REACHABLE for up to ~45 s); a fresh random MAC after each
+        # restart of tailscaled would blackhole traffic to the node until those entries expire. So the
+        # MAC is derived from the node's IPv4 address and stays the same across restarts.
+        mac = self.stable_mac(addresses)
+        run_ip("ip", "link", "add", self.name, *(("address", mac) if mac else ()), "type", "vxlan", "id", str(vni),
+               "dstport", str(self.port), "local", local)
         run_ip("ip", "link", "set", "dev", self.name, "up")
         for addr in addresses:
             ip = ipaddress.ip_address(addr)
@@ -135,6 +141,15 @@ class Overlay(object):
             else:
                 run_ip("ip", "-6", "addr", "add", f"{addr}/128", "dev", self.name, "nodad")
         self.config = config
+
+    @staticmethod
+    def stable_mac(addresses: list) -> str:
+        """A locally administered unicast MAC from the first IPv4 address ("" without one)."""
+        for addr in addresses:
+            ip = ipaddress.ip_address(addr)
+            if ip.version == 4:
+                return "02:54:" + ":".join(f"{byte:02x}" for byte in ip.packed)
+        return ""
 
     def set_peers(self, peers: list) -> None:
         """Reconcile per-peer routes and FDB entries with [(endpoint, [addresses])]."""
