@@ -15,8 +15,12 @@ modules and the cloudflare Python SDK (4.x, 5.x) use, with Cloudflare's envelope
   become visible one after the other (``op_delay`` seconds apart), so a delete-then-create of a name
   can be seen as a moment with no record;
 - Cloudflare's normalisation: names in lower case without the trailing dot (relative names and ``@`` are
-  completed with the zone), IPv6 compressed, TXT content quoted and split into 255-byte strings,
-  CNAME/MX/NS targets in lower case;
+  completed with the zone), IPv6 compressed, CNAME/MX/NS targets in lower case; TXT content is kept as
+  sent, except that a character-string longer than 255 bytes is split;
+- strict where Cloudflare's schema is strict (cloudflare-python, the ``*RecordParam`` types under
+  ``src/cloudflare/types/dns/`` and ``batch_patch_param.py``/``batch_put_param.py``: ``name``, ``ttl``
+  and ``type`` are ``Required`` in every write, PATCH too; ``SRVRecordParam``/``CAARecordParam`` have
+  ``data`` and no ``content``; ``settings`` per type; ``private_routing`` on A/AAAA only): see ``_build``;
 - Cloudflare's errors: 81058 identical record, 81053/81054 CNAME conflicts, 81044 record not found,
   9005/9006 bad address, 9004 not proxiable, 9021 TTL, 7003/7000 unknown zone id, 1000 invalid token (401),
   10000 missing permission (403), 9109 zones without Zone:Read (403), 9103 unknown X-Auth-Key/Email,
@@ -48,6 +52,17 @@ ALL_PERMISSIONS = frozenset(["zone:read", "dns:read", "dns:edit"])
 RECORD_TYPES = frozenset(["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS"])
 PROXIABLE = frozenset(["A", "AAAA", "CNAME"])
 CAA_TAGS = frozenset(["issue", "issuewild", "iodef"])
+# Per-record settings (cloudflare-python types/dns/*_record_param.py, class Settings): every type has
+# ipv4_only and ipv6_only; CNAMERecordParam's Settings adds flatten_cname.
+SETTINGS = frozenset(["ipv4_only", "ipv6_only"])
+SETTINGS_BY_TYPE = {"CNAME": SETTINGS | frozenset(["flatten_cname"])}
+# private_routing is a field of ARecordParam and AAAARecordParam only (cloudflare 5.x).
+PRIVATE_ROUTING_TYPES = frozenset(["A", "AAAA"])
+# Types whose *RecordParam has `data` and no `content` (srv_record_param.py, caa_record_param.py).
+DATA_ONLY = frozenset(["SRV", "CAA"])
+# Tags are name:value; names are letters, digits, - and _; values, like comments, have no line breaks
+# (developers.cloudflare.com/dns/manage-dns-records/reference/record-attributes/).
+TAG_RE = re.compile(r"^[A-Za-z0-9_-]+:[^\r\n]*$")
 
 
 class APIError(Exception):
@@ -118,13 +133,22 @@ def _split255(escaped):
 
 
 def canonical_txt(content):
-    """Cloudflare keeps TXT content as quoted character-strings of at most 255 bytes each."""
-    strings = _txt_strings(content)
+    """The TXT content Cloudflare stores: what was sent, verbatim, unless a character-string is over 255 bytes.
+
+    cloudflare-python ``types/dns/txt_record_param.py`` ``TXTRecordParam.content``: "The content must
+    consist of quoted "character strings" (RFC 1035), each with a length of up to 255 bytes. Strings
+    exceeding this allowed maximum length are automatically split." So ``"a" "b"`` stays two strings and
+    unquoted short text stays unquoted; only a string over 255 bytes is split (and then all are quoted).
+    """
+    text = str(content)
+    strings = _txt_strings(text)
     if strings is None:
-        strings = [str(content).replace("\\", "\\\\").replace('"', '\\"')]
+        strings = [text.replace("\\", "\\\\").replace('"', '\\"')]
     parts = []
     for string in strings:
         parts.extend(_split255(string))
+    if len(parts) == len(strings):
+        return text  # nothing was over 255 bytes: kept as sent
     return " ".join('"%s"' % part for part in parts)
 
 
@@ -210,11 +234,13 @@ class CloudflareAPIServer(object):
                 return zone["id"]
         raise KeyError(name)
 
-    def add_record(self, zone, name, rtype, content=None, ttl=1, proxied=False, comment=None, tags=None, priority=None, data=None):
+    def add_record(self, zone, name, rtype, content=None, ttl=1, proxied=False, comment=None, tags=None, priority=None, data=None,
+                   settings=None, private_routing=None):
         """Create a record directly (no request logged); returns it."""
         zone_id = zone if zone in self.zones else self.zone_id(zone)
         body = {"name": name, "type": rtype, "ttl": ttl, "proxied": proxied}
-        for key, value in (("content", content), ("comment", comment), ("tags", tags), ("priority", priority), ("data", data)):
+        for key, value in (("content", content), ("comment", comment), ("tags", tags), ("priority", priority), ("data", data),
+                           ("settings", settings), ("private_routing", private_routing)):
             if value is not None:
                 body[key] = value
         with self.lock:
@@ -467,13 +493,18 @@ class CloudflareAPIServer(object):
         return 200, records[(page - 1) * per_page: page * per_page], _result_info(page, per_page, total)
 
     def _build(self, zone_id, body, existing, full):
-        """A record from a request body: full (POST/PUT) or merged into existing (PATCH)."""
+        """A record from a request body: full (POST/PUT: the record is replaced whole, so what the body
+        leaves out is gone) or merged into existing (PATCH)."""
         zone_name = self.zones[zone_id]["name"]
         record = copy.deepcopy(existing) if existing is not None else {}
+        # name, ttl and type are Required in every write, PATCH included: cloudflare-python
+        # types/dns/a_record_param.py ARecordParam (and every other *RecordParam) marks them
+        # Required[...], and batch_patch_param.py / batch_put_param.py / record_edit_params.py build
+        # on those (cloudflare 5.x; on the `next` branch of 4.3.1 already).
+        for key in ("name", "ttl", "type"):
+            if body.get(key) is None:
+                raise APIError(400, 9000 if key != "ttl" else 9021, "DNS record %s is required" % key)
         if full:
-            for key in ("name", "type", "ttl"):
-                if body.get(key) is None:
-                    raise APIError(400, 9000 if key != "ttl" else 9021, "DNS record %s is required" % key)
             keep_id = record.get("id")
             keep_created = record.get("created_on")
             record = {"id": keep_id or uuid.uuid4().hex, "created_on": keep_created or _now()}
@@ -518,7 +549,7 @@ class CloudflareAPIServer(object):
         if "tags" in body or full:
             tags = body.get("tags") or []
             for tag in tags:
-                if not isinstance(tag, str) or ":" not in tag:
+                if not isinstance(tag, str) or not TAG_RE.match(tag):
                     raise APIError(400, 1004, "DNS record tags must look like name:value")
             if sorted(tags) != sorted(record.get("tags") or []):
                 record["tags_modified_on"] = _now()
@@ -526,8 +557,26 @@ class CloudflareAPIServer(object):
             if not tags:
                 record.pop("tags_modified_on", None)
         record.setdefault("tags", [])
+        # settings: stored and returned as sent; a PUT without them leaves none (types/dns/*_record_param.py Settings).
+        if "settings" in body or full:
+            settings = body.get("settings") or {}
+            allowed = SETTINGS_BY_TYPE.get(rtype, SETTINGS)
+            if not isinstance(settings, dict) or any(key not in allowed or not isinstance(value, bool)
+                                                     for key, value in settings.items()):
+                raise APIError(400, 1004, "DNS record settings for %s may hold %s (booleans)" % (rtype, ", ".join(sorted(allowed))))
+            record["settings"] = dict(settings)
         record["settings"] = record.get("settings") or {}
+        if "private_routing" in body or full:
+            private_routing = body.get("private_routing")
+            if private_routing is not None and (rtype not in PRIVATE_ROUTING_TYPES or not isinstance(private_routing, bool)):
+                raise APIError(400, 1004, "private_routing is a boolean of A and AAAA records")
+            record.pop("private_routing", None)
+            if private_routing is not None:
+                record["private_routing"] = private_routing
         record["meta"] = record.get("meta") or {}
+        if rtype in DATA_ONLY and body.get("content") is not None and body.get("data") is None:
+            # SRVRecordParam and CAARecordParam have `data` and no `content` (content is only returned).
+            raise APIError(400, 9101, "%s records are written through data, not content." % rtype)
         content = body.get("content", None if full else record.get("content"))
         data = body.get("data", None if full else record.get("data"))
         priority = body.get("priority", None if full else record.get("priority"))
@@ -572,10 +621,7 @@ class CloudflareAPIServer(object):
             record["priority"] = int(priority)
         elif rtype == "SRV":
             if not isinstance(data, dict):
-                fields = str(content or "").split()
-                if len(fields) != 4:
-                    raise APIError(400, 9101, "SRV record data is required.")
-                data = dict(zip(("priority", "weight", "port", "target"), fields))
+                raise APIError(400, 9101, "SRV record data is required.")
             try:
                 prio, weight, port = (int(data[key]) for key in ("priority", "weight", "port"))
             except (KeyError, TypeError, ValueError):
@@ -591,10 +637,7 @@ class CloudflareAPIServer(object):
                 raise APIError(400, 9101, "SRV record name must look like _service._proto.name.")
         elif rtype == "CAA":
             if not isinstance(data, dict):
-                match = re.match(r'^\s*(\d+)\s+(\S+)\s+"?(.*?)"?\s*$', str(content or ""))
-                if not match:
-                    raise APIError(400, 9101, "CAA record data is required.")
-                data = {"flags": match.group(1), "tag": match.group(2), "value": match.group(3)}
+                raise APIError(400, 9101, "CAA record data is required.")
             try:
                 flags = int(data.get("flags", 0))
             except (TypeError, ValueError):
