@@ -120,10 +120,11 @@ def test_install_then_idempotent(converge, k3s):
     assert KEY_ID not in text and SECRET not in text and base64.b64encode(SECRET.encode()).decode() not in text
     chart = yamlish.load(text)
     assert chart["apiVersion"] == "helm.cattle.io/v1" and chart["kind"] == "HelmChart"
-    assert chart["spec"]["repo"] == "https://vmware-tanzu.github.io/helm-charts" and chart["spec"]["version"] == "11.4.0"
+    assert chart["spec"]["repo"] == "https://vmware-tanzu.github.io/helm-charts" and chart["spec"]["version"] == "12.1.0"
     values = yamlish.load(chart["spec"]["valuesContent"])
     assert values["deployNodeAgent"] is True and values["snapshotsEnabled"] is False
-    assert values["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.13.2"
+    assert values["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.14.3"
+    assert values["image"] == {"repository": "velero/velero", "tag": "v1.18.1", "digest": ""}
     assert values["configuration"]["uploaderType"] == "kopia"
     assert values["credentials"] == {"existingSecret": "cloud-credentials", "useSecret": True}
     bsl = values["configuration"]["backupStorageLocation"][0]
@@ -144,8 +145,8 @@ def test_install_then_idempotent(converge, k3s):
     assert helmchart["metadata"]["annotations"]["objectset.rio.cattle.io/owner-name"] == "infra-k3s-velero"
     assert k3s.get("addons.k3s.cattle.io", "-n", "kube-system", "infra-k3s-velero")["spec"]["source"] == str(manifest)
     deploy = k3s.get("deployment", "-n", "velero", "velero")
-    assert deploy["spec"]["template"]["spec"]["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.13.2"
-    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "velero/velero:v1.17.1"
+    assert deploy["spec"]["template"]["spec"]["initContainers"][0]["image"] == "velero/velero-plugin-for-aws:v1.14.3"
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "velero/velero:v1.18.1"
     assert k3s.get("daemonset", "-n", "velero", "node-agent")["status"]["numberReady"] >= 1
     location = k3s.get("backupstoragelocations.velero.io", "-n", "velero", "default")
     assert location["status"]["phase"] == "Available"
@@ -221,8 +222,11 @@ def test_values_the_real_chart_rejects_fail_the_role(converge, tmp_path, values,
     ({"node_agent_bucket": "velero.backups", "node_agent_s3_url": "http://minio.example:9000"}, "run infra.k3s.k3s_server"),
     ({"node_agent_aws_plugin_image": "velero/velero-plugin-for-aws:v1.14.1"}, "break R2"),
     ({"node_agent_chart_version": "latest"}, "must be a version"),
+    # chart 12's CRD-upgrade hook runs `velero install --crds-only --apply` (Velero 1.18+)
+    ({"node_agent_velero_image": "velero/velero:v1.17.1"}, "needs Velero 1.18 or later"),
     ({"node_agent_secret_access_key": ""}, "must be set"),
-], ids=["no-endpoint", "bucket", "bucket-dots-r2", "bucket-dots-r2-eu", "bucket-64", "bucket-dots-s3", "plugin-1.14.1", "chart-unpinned", "no-secret"])
+], ids=["no-endpoint", "bucket", "bucket-dots-r2", "bucket-dots-r2-eu", "bucket-64", "bucket-dots-s3", "plugin-1.14.1",
+        "chart-unpinned", "chart-12-velero-1.17", "no-secret"])
 def test_bad_input_fails_before_any_change(converge, tmp_path, override, message):
     target = tmp_path / "manifests" / "infra-k3s-velero.yaml"
     variables = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups",
