@@ -45,12 +45,24 @@ CLOUDFLARE_COMMON_ARGS = dict(
 
 RECORD_TYPES = ["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "NS"]
 PROXIABLE_TYPES = frozenset(["A", "AAAA", "CNAME"])
+PRIVATE_ROUTING_TYPES = frozenset(["A", "AAAA"])
 PRIORITY_TYPES = frozenset(["MX", "SRV"])
 DATA_TYPES = frozenset(["SRV", "CAA"])
 CAA_TAGS = frozenset(["issue", "issuewild", "iodef"])
 TTL_AUTO = 1
 TTL_MIN = 30  # Enterprise zones; other plans start at 60 and Cloudflare says so if lower.
 TTL_MAX = 86400
+# A TXT character-string holds at most 255 bytes; Cloudflare splits longer ones (cloudflare-python
+# src/cloudflare/types/dns/txt_record_param.py, TXTRecordParam.content).
+TXT_STRING_MAX = 255
+# Tags are `name:value`; names are letters, digits, - and _ (not case-sensitive), values have no line
+# breaks (developers.cloudflare.com/dns/manage-dns-records/reference/record-attributes/; the SDK types a
+# tag as a plain str: types/dns/record_tags.py RecordTags).
+TAG_RE = re.compile(r"^([A-Za-z0-9_-]+):([^\r\n]*)$")
+# Changes Cloudflare takes in one batch: 200 on the Free plan, 3,500 on Pro, Business and Enterprise
+# (developers.cloudflare.com/dns/manage-dns-records/how-to/batch-record-changes/, "Availability and limits").
+BATCH_LIMIT_FREE = 200
+BATCH_LIMIT_PAID = 3500
 
 # Cloudflare error codes the modules act on.
 CODE_IDENTICAL_RECORD = 81058  # "An identical record already exists."
@@ -249,13 +261,37 @@ def _split_utf8(value, limit=255):
     return chunks
 
 
+def txt_wire_strings(content):
+    """The character-strings a TXT record is served with: the strings as written ('"a" "b"' is two, text
+    that does not start with a quote is one), each longer than 255 bytes split, as Cloudflare stores them
+    (cloudflare-python types/dns/txt_record_param.py TXTRecordParam.content: quoted character-strings of up
+    to 255 bytes, "Strings exceeding this allowed maximum length are automatically split")."""
+    strings = []
+    for string in txt_strings(content):
+        strings.extend(_split_utf8(string, TXT_STRING_MAX))
+    return strings
+
+
+def _quote_txt(strings):
+    return " ".join('"%s"' % string.replace("\\", "\\\\").replace('"', '\\"') for string in strings)
+
+
+def txt_key(strings):
+    """The comparison key of TXT strings: equal keys are equal records on the wire.
+
+    One text that Cloudflare would split the same way (every string but the last exactly 255 bytes) is
+    shown as that text; strings split anywhere else ('"v=spf1 " "-all"') are a different record from
+    their joined text and are shown quoted. Plain keys never start with a quote and quoted ones always do.
+    """
+    joined = "".join(strings)
+    if list(strings) == _split_utf8(joined, TXT_STRING_MAX) and not joined.startswith('"'):
+        return joined
+    return _quote_txt(strings)
+
+
 def txt_content(value):
-    """Quoted, 255-byte split TXT content, the form Cloudflare stores and shows without a warning."""
-    joined = txt_value(value)
-    parts = []
-    for chunk in _split_utf8(joined):
-        parts.append('"%s"' % chunk.replace("\\", "\\\\").replace('"', '\\"'))
-    return " ".join(parts)
+    """TXT content to send: the strings as the user wrote them, quoted, each split at 255 bytes."""
+    return _quote_txt(txt_wire_strings(value))
 
 
 def _int_field(text, what, low, high):
@@ -337,9 +373,11 @@ def desired_record(rtype, value, priority=None):
         host = normalize_hostname(text, "%s target" % rtype)
         return DesiredRecord(host, content=host)
     if rtype == "TXT":
-        if len(txt_value(value).encode("utf-8", "surrogateescape")) > 4080:
+        strings = txt_wire_strings(value)
+        if sum(len(string.encode("utf-8", "surrogateescape")) for string in strings) > 4080:
             raise InvalidInput("TXT value is longer than Cloudflare's 4080 characters")
-        return DesiredRecord(txt_value(value), content=txt_content(value))
+        # Multi-string values ('"a" "b"') are sent as written, not joined.
+        return DesiredRecord(txt_key(strings), content=_quote_txt(strings))
     if rtype == "MX":
         fields = text.split()
         if len(fields) == 2:
@@ -390,7 +428,7 @@ def existing_key(record):
         if rtype in ("CNAME", "NS"):
             return normalize_hostname(content)
         if rtype == "TXT":
-            return txt_value(content)
+            return txt_key(txt_wire_strings(content))
         if rtype == "MX":
             return "%d %s" % (int(record.get("priority") or 0), normalize_hostname(content))
         if rtype == "SRV":
@@ -433,7 +471,13 @@ def record_view(record, zone=None):
         "proxied": bool(record.get("proxied")),
         "comment": record.get("comment") or None,
         "tags": sorted(tags),
+        # Per-record settings (types/dns/*_record_param.py Settings: ipv4_only, ipv6_only, and
+        # flatten_cname for CNAME): a PUT replaces the whole record, so they are carried over.
+        "settings": dict(record.get("settings") or {}),
     }
+    if rtype in PRIVATE_ROUTING_TYPES:
+        # ARecordParam / AAAARecordParam.private_routing (cloudflare 5.x): None when Cloudflare does not say.
+        view["private_routing"] = record.get("private_routing")
     if rtype in PRIORITY_TYPES:
         data = record.get("data") or {}
         view["priority"] = data.get("priority", record.get("priority")) if rtype == "SRV" else record.get("priority")
@@ -518,18 +562,21 @@ def _build_record_set(spec, zone):
         raw_values = [raw_values]
     if state == "present" and not raw_values:
         raise InvalidInput("values is required with state=present (use state=absent to remove the record set)")
-    ttl = TTL_AUTO if spec.get("ttl") is None else spec["ttl"]
-    try:
-        ttl = int(ttl)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput("ttl %r is not a number" % (ttl,)) from exc
-    if ttl != TTL_AUTO and not TTL_MIN <= ttl <= TTL_MAX:
-        raise InvalidInput("ttl %d is out of range: use 1 (automatic) or %d-%d seconds" % (ttl, TTL_MIN, TTL_MAX))
-    proxied = bool(spec.get("proxied"))
+    # ttl and proxied, like comment and tags, are left as they are on existing records when not set
+    # (None); new records get 1 (automatic) and not proxied.
+    ttl = spec.get("ttl")
+    if ttl is not None:
+        try:
+            ttl = int(ttl)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("ttl %r is not a number" % (ttl,)) from exc
+        if ttl != TTL_AUTO and not TTL_MIN <= ttl <= TTL_MAX:
+            raise InvalidInput("ttl %d is out of range: use 1 (automatic) or %d-%d seconds" % (ttl, TTL_MIN, TTL_MAX))
+    proxied = None if spec.get("proxied") is None else bool(spec["proxied"])
     if proxied and rtype not in PROXIABLE_TYPES:
         raise InvalidInput("only A, AAAA and CNAME records can be proxied")
-    if proxied and ttl != TTL_AUTO:
-        raise InvalidInput("proxied records always have automatic TTL: set ttl to 1 (got %d)" % ttl)
+    if proxied and ttl not in (None, TTL_AUTO):
+        raise InvalidInput("proxied records always have automatic TTL: set ttl to 1 or leave it out (got %d)" % ttl)
     priority = spec.get("priority")
     if priority is not None and rtype not in PRIORITY_TYPES:
         raise InvalidInput("priority applies to MX and SRV records only")
@@ -540,6 +587,9 @@ def _build_record_set(spec, zone):
     tags = spec.get("tags")
     if tags is not None:
         tags = sorted(set(str(tag) for tag in tags))
+        for tag in tags:
+            if not TAG_RE.match(tag):
+                raise InvalidInput("tag %r is not name:value (the name of letters, digits, - and _, the value on one line)" % (tag,))
     values = []
     keys = set()
     for value in raw_values:
@@ -598,34 +648,74 @@ class Plan(object):
         return dict((key, len(getattr(self, key))) for key in ("deletes", "patches", "puts", "posts"))
 
 
+def _wanted_ttl_proxied(rset, current=None):
+    """The TTL and proxied status a record of the set gets: as set; if not set, as the record has them
+    (a new record: automatic TTL, not proxied). A proxied record's TTL is always automatic."""
+    if rset.proxied is not None:
+        proxied = rset.proxied
+    else:
+        proxied = bool((current or {}).get("proxied"))
+    proxied = proxied and rset.type in PROXIABLE_TYPES
+    if proxied:
+        ttl = TTL_AUTO
+    elif rset.ttl is not None:
+        ttl = rset.ttl
+    else:
+        ttl = int((current or {}).get("ttl") or TTL_AUTO)
+    return ttl, proxied
+
+
+def _ttl_conflict(rset, current):
+    """A TTL asked for a record that stays proxied (proxied not set): Cloudflare would keep it automatic."""
+    if rset.ttl in (None, TTL_AUTO) or rset.proxied is not None or not (current or {}).get("proxied"):
+        return None
+    return ("%s: the record %s is proxied, so its TTL is automatic; set proxied: false to give it ttl %d, "
+            "or leave ttl out" % (rset.label(), current.get("value"), rset.ttl))
+
+
 def _post_body(rset, desired, carry=None):
-    body = {"name": rset.name, "type": rset.type, "ttl": rset.ttl}
+    """A whole record (POST, or PUT over the record `carry`): the schema's Required name, ttl and type
+    (types/dns/*_record_param.py), content or data, and what the user left unmanaged carried over."""
+    carry = carry or {}
+    ttl, proxied = _wanted_ttl_proxied(rset, carry or None)
+    body = {"name": rset.name, "type": rset.type, "ttl": ttl}
     body.update(desired.payload())
     if rset.type in PROXIABLE_TYPES:
-        body["proxied"] = rset.proxied
-    comment = rset.comment if rset.comment is not None else (carry or {}).get("comment")
-    tags = rset.tags if rset.tags is not None else (carry or {}).get("tags")
+        body["proxied"] = proxied
+    comment = rset.comment if rset.comment is not None else carry.get("comment")
+    tags = rset.tags if rset.tags is not None else carry.get("tags")
     if comment:
         body["comment"] = comment
     if tags:
         body["tags"] = list(tags)
+    # A PUT replaces the whole record: without these, Cloudflare would drop the record's settings
+    # (Settings of each *RecordParam) and private_routing (ARecordParam / AAAARecordParam).
+    if carry.get("settings"):
+        body["settings"] = dict(carry["settings"])
+    if rset.type in PRIVATE_ROUTING_TYPES and carry.get("private_routing") is not None:
+        body["private_routing"] = bool(carry["private_routing"])
     return body
 
 
 def _predicted(rset, desired, record_id=None, carry=None):
-    comment = rset.comment if rset.comment is not None else (carry or {}).get("comment")
-    tags = rset.tags if rset.tags is not None else (carry or {}).get("tags")
+    carry = carry or {}
+    comment = rset.comment if rset.comment is not None else carry.get("comment")
+    tags = rset.tags if rset.tags is not None else carry.get("tags")
+    ttl, proxied = _wanted_ttl_proxied(rset, carry or None)
     view = {
         "id": record_id,
         "name": rset.name,
         "type": rset.type,
         "value": desired.key,
         "content": desired.content if desired.data is None else desired.key,
-        "ttl": rset.ttl,
-        "proxied": rset.proxied if rset.type in PROXIABLE_TYPES else False,
+        "ttl": ttl,
+        "proxied": proxied,
         "comment": comment or None,
         "tags": sorted(tags or []),
+        "settings": dict(carry.get("settings") or {}),
     }
+    if rset.type in PRIVATE_ROUTING_TYPES:
+        view["private_routing"] = carry.get("private_routing")
     if rset.type == "MX":
         view["priority"] = desired.priority
     elif rset.type == "SRV":
@@ -633,16 +723,26 @@ def _predicted(rset, desired, record_id=None, carry=None):
     return view
 
 
+def _tag_keys(tags):
+    """Tags as compared: tag names are not case-sensitive (record-attributes reference)."""
+    keys = set()
+    for tag in tags or []:
+        name, sep, value = str(tag).partition(":")
+        keys.add(name.lower() + sep + value)
+    return sorted(keys)
+
+
 def _attr_changes(rset, current):
     """Fields of an existing record (view) that differ from the record set's attributes."""
     changes = {}
-    if int(current.get("ttl") or TTL_AUTO) != rset.ttl:
-        changes["ttl"] = rset.ttl
-    if rset.type in PROXIABLE_TYPES and bool(current.get("proxied")) != rset.proxied:
-        changes["proxied"] = rset.proxied
+    ttl, proxied = _wanted_ttl_proxied(rset, current)
+    if int(current.get("ttl") or TTL_AUTO) != ttl:
+        changes["ttl"] = ttl
+    if rset.type in PROXIABLE_TYPES and bool(current.get("proxied")) != proxied:
+        changes["proxied"] = proxied
     if rset.comment is not None and not _same_comment(current.get("comment"), rset.comment):
         changes["comment"] = rset.comment
-    if rset.tags is not None and sorted(current.get("tags") or []) != sorted(rset.tags):
+    if rset.tags is not None and _tag_keys(current.get("tags")) != _tag_keys(rset.tags):
         changes["tags"] = list(rset.tags)
     return changes
 
@@ -694,9 +794,14 @@ def plan_changes(sets, existing_records, zone=None):
         missing.sort(key=lambda rec: rec.key)
 
         for key, view in sorted(matched.items()):
+            conflict = _ttl_conflict(rset, view)
+            if conflict:
+                plan.conflicts.append(conflict)
             changes = _attr_changes(rset, view)
             if changes:
-                patch = {"id": view["id"], "name": rset.name, "type": rset.type, "ttl": rset.ttl}
+                # BatchPatchParam items need name, ttl and type (types/dns/batch_patch_param.py builds on
+                # the *RecordParam types, where they are Required): the record's TTL as it will be.
+                patch = {"id": view["id"], "name": rset.name, "type": rset.type, "ttl": _wanted_ttl_proxied(rset, view)[0]}
                 patch.update(changes)
                 plan.patches.append(patch)
                 new_view = dict(view)
@@ -713,11 +818,13 @@ def plan_changes(sets, existing_records, zone=None):
             while leftovers and missing:
                 old = leftovers.pop(0)
                 rec = missing.pop(0)
-                carry = {"comment": old.get("comment"), "tags": old.get("tags")}
+                conflict = _ttl_conflict(rset, old)
+                if conflict:
+                    plan.conflicts.append(conflict)
                 put = {"id": old["id"]}
-                put.update(_post_body(rset, rec, carry=carry))
+                put.update(_post_body(rset, rec, carry=old))
                 plan.puts.append(put)
-                new_view = _predicted(rset, rec, old["id"], carry)
+                new_view = _predicted(rset, rec, old["id"], old)
                 plan.updated.append(new_view)
                 after.append(new_view)
             for old in leftovers:
@@ -1058,12 +1165,38 @@ def _result_records(plan, batch_result):
     return records
 
 
+def check_batch_size(max_batch_size):
+    """max_batch_size: 1 up to Cloudflare's largest batch (3,500 changes, paid plans)."""
+    if max_batch_size is None or not 1 <= int(max_batch_size) <= BATCH_LIMIT_PAID:
+        raise InvalidInput("max_batch_size %r is out of range: Cloudflare takes at most %d changes in one batch on the "
+                           "Free plan and %d on paid plans" % (max_batch_size, BATCH_LIMIT_FREE, BATCH_LIMIT_PAID))
+    return int(max_batch_size)
+
+
+def batch_too_large(plan, max_batch_size):
+    """The refusal of a plan with more changes than one batch may hold, or None.
+
+    Refused rather than split: split batches would not be one transaction, so a failure in a later
+    batch would leave the earlier ones applied (e.g. a name's old records deleted, its new ones not created).
+    """
+    total = sum(plan.counts().values())
+    if total <= max_batch_size:
+        return None
+    return ("This task needs %d changes (%s), more than max_batch_size (%d) allows in one batch; nothing was changed. "
+            "Cloudflare takes at most %d changes in a batch on the Free plan and %d on Pro, Business and Enterprise: "
+            "on a paid plan set max_batch_size (up to %d), otherwise split the record sets over several tasks "
+            "(each task is one atomic batch)."
+            % (total, ", ".join("%d %s" % (count, key) for key, count in plan.counts().items() if count), max_batch_size,
+               BATCH_LIMIT_FREE, BATCH_LIMIT_PAID, BATCH_LIMIT_PAID))
+
+
 def run_dns(module, api_factory=CloudflareAPI):
     """cloudflare_dns: make record sets as described, in one batch per run."""
     _require_sdk(module)
     params = module.params
     zone_name = normalize_zone(params.get("zone"))
     try:
+        max_batch_size = check_batch_size(params.get("max_batch_size", BATCH_LIMIT_FREE))
         sets = build_record_sets(params, zone_name)
     except InvalidInput as exc:
         module.fail_json(msg="Invalid input, nothing was sent to Cloudflare: %s" % exc)
@@ -1074,6 +1207,10 @@ def run_dns(module, api_factory=CloudflareAPI):
         plan = plan_changes(sets, existing, zone.get("name"))
         if plan.conflicts:
             module.fail_json(msg="Cannot apply, nothing was changed: " + " | ".join(plan.conflicts), zone=zone)
+        too_large = batch_too_large(plan, max_batch_size)
+        if too_large:
+            # Also in check mode: the same run without --check would fail here.
+            module.fail_json(msg=too_large, zone=zone, batch=plan.counts())
         result = dict(changed=not plan.empty, zone=zone, batch=plan.counts(),
                       created=plan.created, updated=plan.updated, deleted=plan.deleted)
         if module._diff:

@@ -17,10 +17,11 @@ description:
   - All the changes go to Cloudflare in one C(POST /zones/{zone_id}/dns_records/batch) request, which
     Cloudflare runs in one transaction, so a failure changes nothing. A value that changes takes over the
     record it replaces (same record id), so a name is never left without a record while it changes.
-  - Values are compared the way Cloudflare stores them. TXT quoting and splitting into 255-byte strings,
-    IPv6 notation, letter case and trailing dots of names and targets make no difference.
+  - Values are compared the way Cloudflare stores them. IPv6 notation, letter case and trailing dots of names and
+    targets, TXT quoting and TXT splitting at 255 bytes make no difference; TXT strings split elsewhere
+    (V("v=spf1 " "-all")) are a different record from their joined text, as they are on the wire.
   - Invalid input (an A value that is not an IPv4 address, a CNAME set with two values, a CNAME beside other
-    types at one name, a TTL out of range) is rejected before any request.
+    types at one name, a TTL out of range, a tag that is not C(name:value)) is rejected before any request.
   - Reads use the zone lookup (unless O(zone_id) is given) and one list request; a run that changes
     nothing makes no write request, and neither does check mode.
 author:
@@ -70,7 +71,8 @@ options:
     description:
       - Values of the record set; the order does not matter.
       - A and AAAA take IP addresses, CNAME and NS a host name (a CNAME set has exactly one value).
-      - TXT takes the text, quoted or not; long texts are split into 255-byte strings as Cloudflare does.
+      - TXT takes the text, or zone-file character-strings (V("part one" "part two")) that are kept as written, not joined;
+        strings longer than 255 bytes are split as Cloudflare does.
       - MX takes V(10 mail.example.com), or V(mail.example.com) with O(priority).
       - SRV takes V(priority weight port target), or V(weight port target) with O(priority).
       - CAA takes V(flags tag value), for example V(0 issue "letsencrypt.org").
@@ -81,16 +83,17 @@ options:
     description:
       - TTL of the records in seconds, V(1) meaning automatic.
       - V(1) or 30 to 86400 (zones below the Enterprise plan start at 60).
-      - Proxied records always have automatic TTL.
+      - If not set, existing records keep their TTL and new records get V(1) (automatic), as with O(comment) and O(tags).
+      - Proxied records always have automatic TTL; a TTL for a record that is proxied and stays so (O(proxied) not set)
+        is refused before any write.
       - With O(records), the default for entries that do not set it.
     type: int
-    default: 1
   proxied:
     description:
       - Whether the records are proxied by Cloudflare (A, AAAA and CNAME only).
+      - If not set, existing records keep their proxy status and new records are not proxied.
       - With O(records), the default for entries that do not set it.
     type: bool
-    default: false
   comment:
     description:
       - Comment of the records. If not set, comments are left as they are; V("") removes them.
@@ -99,6 +102,8 @@ options:
   tags:
     description:
       - Tags of the records (C(name:value) strings). If not set, tags are left as they are; V([]) removes them.
+      - A tag name has letters, digits, C(-) and C(_) only, a value no line break; other tags are refused before any request.
+      - Tag names are compared without regard to case, as Cloudflare treats them.
       - With O(records), the default for entries that do not set it.
     type: list
     elements: str
@@ -165,8 +170,20 @@ options:
       exclusive:
         description: Exclusive, as O(exclusive).
         type: bool
+  max_batch_size:
+    description:
+      - The most changes one run may send. Cloudflare takes at most 200 changes in one batch on the Free plan and
+        3,500 on Pro, Business and Enterprise; set V(3500) for a zone on a paid plan.
+      - A run that needs more changes fails before any write, naming this option; it is not split into several
+        batches, which would not be one transaction. Split the record sets over several tasks instead.
+      - 1 to 3500.
+    type: int
+    default: 200
 notes:
-  - Cloudflare limits a batch to 200 changes on the Free plan and 3,500 on paid plans.
+  - Cloudflare limits a batch to 200 changes on the Free plan and 3,500 on paid plans (O(max_batch_size)).
+  - A value change replaces the record (PUT) with the same id. The record's comment, tags, TTL and proxy status
+    (when not set in the task), its per-record C(settings) (C(ipv4_only), C(ipv6_only), C(flatten_cname)) and
+    C(private_routing) are carried over.
   - A retry of a batch whose first answer was lost (HTTP 5xx, timeout) may meet Cloudflare's
     C(81058 An identical record already exists) or C(81044 Record does not exist). The module then reads the
     records back and succeeds if they are as asked.
@@ -234,7 +251,9 @@ zone:
 records:
   description:
     - The records of the managed record sets as they now are (in check mode, as they would be).
-    - C(value) is the value as the module compares it (for MX and SRV it includes the priority).
+    - C(value) is the value as the module compares it (for MX and SRV it includes the priority; a TXT value of
+      several strings split elsewhere than at 255 bytes is shown in quoted zone-file form).
+    - C(settings) are the record's per-record settings, C(private_routing) (A and AAAA only) as Cloudflare returns it.
   returned: success
   type: list
   elements: dict
@@ -248,6 +267,8 @@ records:
       proxied: false
       comment: null
       tags: []
+      settings: {}
+      private_routing: null
 created:
   description: Records created (same fields as RV(records)). In check mode, the records that would be created, without C(id).
   returned: success
@@ -282,6 +303,7 @@ error_codes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.infra.k3s.plugins.module_utils.cloudflare import (
+    BATCH_LIMIT_FREE,
     RECORD_TYPES,
     cloudflare_argument_spec,
     run_dns,
@@ -307,14 +329,15 @@ def argument_spec():
         name=dict(type="str"),
         type=dict(type="str", choices=RECORD_TYPES),
         values=dict(type="list", elements="str"),
-        ttl=dict(type="int", default=1),
-        proxied=dict(type="bool", default=False),
+        ttl=dict(type="int"),
+        proxied=dict(type="bool"),
         comment=dict(type="str"),
         tags=dict(type="list", elements="str"),
         priority=dict(type="int"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         exclusive=dict(type="bool", default=True),
         records=dict(type="list", elements="dict", options=record_set),
+        max_batch_size=dict(type="int", default=BATCH_LIMIT_FREE),
     )
 
 

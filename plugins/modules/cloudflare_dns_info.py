@@ -109,7 +109,9 @@ records:
       type: str
       returned: always
     value:
-      description: The value as M(infra.k3s.cloudflare_dns) compares it; for MX and SRV it starts with the priority.
+      description:
+        - The value as M(infra.k3s.cloudflare_dns) compares it; for MX and SRV it starts with the priority.
+        - A TXT value of several strings split elsewhere than at 255 bytes is shown in quoted zone-file form.
       type: str
       returned: always
     content:
@@ -133,6 +135,16 @@ records:
       type: list
       elements: str
       returned: always
+    settings:
+      description:
+        - The record's per-record settings as Cloudflare returns them (C(ipv4_only), C(ipv6_only), and C(flatten_cname)
+          for CNAME records); empty when none are set.
+      type: dict
+      returned: always
+    private_routing:
+      description: Whether private network routing to the origin is on, as Cloudflare returns it (null when it does not say).
+      type: bool
+      returned: for A and AAAA records
     priority:
       description: Priority of MX and SRV records.
       type: int
@@ -148,6 +160,8 @@ records:
       proxied: false
       comment: null
       tags: []
+      settings: {}
+      private_routing: null
 status:
   description: HTTP status of the failed request, if one failed.
   returned: failure

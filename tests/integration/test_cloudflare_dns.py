@@ -230,6 +230,45 @@ def test_absent_and_non_exclusive(play, server):
     assert server.get_records(ZONE, "keep.example.com") == [keep]
 
 
+def test_value_change_keeps_settings_and_what_the_task_does_not_set(play, server):
+    """Issue 16, item 2: a PUT replaces the whole record, so settings, private_routing, TTL and proxied
+    (when the task does not set them), comment and tags are carried over; TTL and proxied left alone."""
+    server.add_record(ZONE, "www", "A", "192.0.2.1", proxied=True, settings={"ipv4_only": True}, private_routing=True,
+                      comment="web", tags=["team:web"])
+    server.add_record(ZONE, "c", "CNAME", "old.example.net", ttl=300, settings={"flatten_cname": True})
+    server.add_record(ZONE, "t", "TXT", '"same"', ttl=3600)
+    task = {"zone": ZONE, "records": [{"name": "www", "type": "A", "values": ["192.0.2.2"]},
+                                      {"name": "c", "type": "CNAME", "values": ["new.example.net"]},
+                                      {"name": "t", "type": "TXT", "values": ["same"]}]}
+    proc, (result, again) = play(task, task)
+    assert result["changed"] is True and result["batch"] == {"deletes": 0, "patches": 0, "puts": 2, "posts": 0}, result
+    (www,) = server.get_records(ZONE, "www.example.com")
+    assert (www["content"], www["proxied"], www["ttl"], www["settings"], www["private_routing"], www["comment"], www["tags"]) == (
+        "192.0.2.2", True, 1, {"ipv4_only": True}, True, "web", ["team:web"])
+    (cname,) = server.get_records(ZONE, "c.example.com")
+    assert (cname["content"], cname["ttl"], cname["settings"]) == ("new.example.net", 300, {"flatten_cname": True})
+    assert server.get_records(ZONE, "t.example.com")[0]["ttl"] == 3600
+    assert {r["name"]: r["settings"] for r in result["updated"]} == {"www.example.com": {"ipv4_only": True},
+                                                                     "c.example.com": {"flatten_cname": True}}
+    assert again["changed"] is False and len(server.writes()) == 1, again
+
+
+def test_multi_string_txt_is_kept_as_written(play, server):
+    """Issue 16, item 3: "a" "b" stays two strings; values compare as Cloudflare stores them."""
+    server.add_record(ZONE, "spf", "TXT", '"v=spf1 " "-all"')  # two strings on the wire
+    server.add_record(ZONE, "plain", "TXT", "v=spf1 mx -all")  # stored unquoted, as sent
+    task = {"zone": ZONE, "records": [{"name": "multi", "type": "TXT", "values": ['"part one" "part two"', "single"]},
+                                      {"name": "spf", "type": "TXT", "values": ["v=spf1 -all"]},
+                                      {"name": "plain", "type": "TXT", "values": ["v=spf1 mx -all"]}]}
+    proc, (result, again) = play(task, task)
+    assert result["changed"] is True and result["batch"] == {"deletes": 0, "patches": 0, "puts": 1, "posts": 2}, result
+    assert values(server, "multi.example.com", "TXT") == ['"part one" "part two"', '"single"']
+    assert values(server, "spf.example.com", "TXT") == ['"v=spf1 -all"']
+    assert values(server, "plain.example.com", "TXT") == ["v=spf1 mx -all"]
+    assert sorted(r["value"] for r in result["records"] if r["name"] == "multi.example.com") == ['"part one" "part two"', "single"]
+    assert again["changed"] is False and len(server.writes()) == 1, again
+
+
 # ---------------------------------------------------------------------------------------
 # Check mode and diff
 # ---------------------------------------------------------------------------------------
@@ -274,6 +313,8 @@ def test_invalid_input_is_rejected_before_any_request(play, server):
         {"zone": ZONE, "records": [{"name": "www", "type": "CNAME", "values": ["a.example.net"]},
                                    {"name": "www", "type": "A", "values": ["192.0.2.1"]}]},
         {"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1"], "ttl": 5},
+        {"zone": ZONE, "records": [{"name": "www", "type": "A", "values": ["192.0.2.1"], "tags": ["team:web", "no-colon"]}]},
+        {"zone": ZONE, "name": "www", "type": "A", "values": ["192.0.2.1"], "max_batch_size": 5000},
     )
     assert all(r.get("failed") for r in results), results
     messages = [r["msg"] for r in results]
@@ -281,8 +322,24 @@ def test_invalid_input_is_rejected_before_any_request(play, server):
     assert "exactly one value" in messages[1]
     assert "CNAME beside other types" in messages[2]
     assert "ttl 5 is out of range" in messages[3]
+    assert "records[0] (www A): tag 'no-colon' is not name:value" in messages[4]  # issue 16, item 1
+    assert "max_batch_size 5000 is out of range" in messages[5]
     assert all("nothing was sent" in m for m in messages)
     assert server.requests() == []
+
+
+def test_more_changes_than_one_batch_allows_fail_before_any_write(play, server):
+    """Issue 16, item 4: refused, not split (split batches would not be one transaction)."""
+    bulk = {"zone": ZONE, "name": "bulk", "type": "A", "values": ["192.0.2.%d" % n for n in range(1, 202)]}
+    proc, (refused, checked) = play(bulk, dict(bulk, max_batch_size=100), check=False)
+    for result, limit in ((refused, 200), (checked, 100)):
+        assert result.get("failed") and "needs 201 changes (201 posts)" in result["msg"], result
+        assert "more than max_batch_size (%d)" % limit in result["msg"] and "nothing was changed" in result["msg"]
+    assert server.writes() == [] and values(server, "bulk.example.com", "A") == []
+    server.batch_limit = 3500  # a zone on a paid plan
+    proc, (applied,) = play(dict(bulk, max_batch_size=3500))
+    assert applied["changed"] is True and applied["batch"]["posts"] == 201, applied
+    assert len(server.writes()) == 1 and len(values(server, "bulk.example.com", "A")) == 201
 
 
 def test_batch_rejected_by_cloudflare_changes_nothing(play, server):

@@ -12,15 +12,18 @@ ZONE = "example.com"
 
 
 def params(**kwargs):
-    base = dict(name=None, type=None, values=None, priority=None, ttl=1, proxied=False, comment=None, tags=None,
-                state="present", exclusive=True, records=None)
+    base = dict(name=None, type=None, values=None, priority=None, ttl=None, proxied=None, comment=None, tags=None,
+                state="present", exclusive=True, records=None, max_batch_size=200)
     base.update(kwargs)
     return base
 
 
-def rec(name, rtype, content, rid=None, ttl=1, proxied=False, comment=None, tags=None, priority=None, data=None):
+def rec(name, rtype, content, rid=None, ttl=1, proxied=False, comment=None, tags=None, priority=None, data=None,
+        settings=None, private_routing=None):
     record = {"id": rid or "%s-%s-%s" % (name, rtype, content), "name": name, "type": rtype, "content": content,
-              "ttl": ttl, "proxied": proxied, "comment": comment, "tags": tags or []}
+              "ttl": ttl, "proxied": proxied, "comment": comment, "tags": tags or [], "settings": settings or {}}
+    if private_routing is not None:
+        record["private_routing"] = private_routing
     if priority is not None:
         record["priority"] = priority
     if data is not None:
@@ -93,6 +96,27 @@ def test_txt_content_quotes_and_splits_at_255_bytes():
     assert all(len(s.encode()) <= 255 for s in cf.txt_strings(cf.txt_content("é" * 200)))
 
 
+def test_multi_string_txt_is_kept_as_written_and_compared_as_stored():
+    # "a" "b" is two character-strings: sent as written, not joined into "ab" (issue 16, item 3)
+    desired = cf.desired_record("TXT", '"a" "b"')
+    assert desired.payload() == {"content": '"a" "b"'}
+    assert desired.key == '"a" "b"' and desired.key != cf.desired_record("TXT", "ab").key
+    # Cloudflare stores TXT content as sent; equal strings are equal records whatever the quoting
+    assert cf.existing_key(rec("t.example.com", "TXT", '"a"   "b"')) == desired.key
+    assert cf.existing_key(rec("t.example.com", "TXT", "v=spf1 -all")) == cf.desired_record("TXT", "v=spf1 -all").key
+    assert cf.existing_key(rec("t.example.com", "TXT", '"v=spf1 " "-all"')) != cf.desired_record("TXT", "v=spf1 -all").key
+    # a string over 255 bytes is split by Cloudflare, so a long text and its 255-byte split are one record
+    long = "p=" + "A" * 300
+    assert cf.desired_record("TXT", '"%s" "%s"' % (long[:255], long[255:])).key == cf.desired_record("TXT", long).key == long
+    # a string that merely starts with a quote is not mistaken for strings
+    assert cf.desired_record("TXT", '"\\"a\\" \\"b\\""').key != desired.key
+    existing = [rec("example.com", "TXT", '"v=spf1 " "-all"', rid="t1")]
+    plan = cf.plan_changes(one_set(name="@", type="TXT", values=["v=spf1 -all"]), existing)
+    assert plan.puts == [{"id": "t1", "name": "example.com", "type": "TXT", "ttl": 1, "content": '"v=spf1 -all"'}]
+    plan = cf.plan_changes(one_set(name="@", type="TXT", values=['"v=spf1 " "-all"']), existing)
+    assert plan.empty
+
+
 def test_txt_quoted_split_and_plain_forms_compare_equal():
     value = "v=DKIM1; k=rsa; p=" + "A" * 400
     desired = cf.desired_record("TXT", value)
@@ -159,10 +183,20 @@ def test_caa_value_and_data():
     (dict(name="www", type="A", values=["192.0.2.1"], priority=10), "priority applies"),
     (dict(name="sip", type="SRV", values=["10 5 5060 sip.example.com"]), "_service._proto"),
     (dict(name="bad name", type="A", values=["192.0.2.1"]), "invalid label"),
+    (dict(name="www", type="A", values=["192.0.2.1"], tags=["team:web", "nocolon"]), "tag 'nocolon' is not name:value"),
+    (dict(name="www", type="A", values=["192.0.2.1"], tags=["bad name:x"]), "is not name:value"),
+    (dict(name="www", type="A", values=["192.0.2.1"], tags=[":x"]), "is not name:value"),
+    (dict(name="www", type="A", values=["192.0.2.1"], tags=["team:two\nlines"]), "is not name:value"),
+    (dict(records=[dict(name="www", type="A", values=["192.0.2.1"], tags=["x"])]), r"records\[0\].*is not name:value"),
 ])
 def test_invalid_input_is_rejected(kwargs, message):
     with pytest.raises(cf.InvalidInput, match=message):
         one_set(**kwargs)
+
+
+def test_valid_tags_pass():
+    (rset,) = one_set(name="www", type="A", values=["192.0.2.1"], tags=["team:web", "Owner_1-x:a b: c", "empty:"])
+    assert rset.tags == ["Owner_1-x:a b: c", "empty:", "team:web"]
 
 
 def test_cname_beside_other_types_is_rejected_unless_they_go_away():
@@ -210,7 +244,7 @@ def test_plan_creates_missing_records():
 
 
 def test_plan_is_empty_when_records_match_in_another_form():
-    existing = [rec("www.example.com", "AAAA", "2001:db8::1"), rec("example.com", "TXT", '"v=spf1 " "-all"')]
+    existing = [rec("www.example.com", "AAAA", "2001:db8::1"), rec("example.com", "TXT", '"v=spf1 -all"')]
     sets = cf.build_record_sets(params(records=[
         dict(name="WWW.example.com.", type="AAAA", values=["2001:0DB8::0:1"]),
         dict(name="@", type="TXT", values=["v=spf1 -all"]),
@@ -228,6 +262,65 @@ def test_value_change_reuses_the_record_with_put():
     assert put["id"] == "r1" and put["content"] == "192.0.2.9"
     # comment and tags were not managed: the PUT keeps them
     assert put["comment"] == "keep" and put["tags"] == ["team:web"]
+
+
+def test_value_change_keeps_settings_private_routing_ttl_and_proxied():
+    # A PUT replaces the whole record: what the task does not manage is carried over (issue 16, item 2)
+    existing = [rec("www.example.com", "A", "192.0.2.1", rid="r1", proxied=True, settings={"ipv4_only": True},
+                    private_routing=True),
+                rec("c.example.com", "CNAME", "old.example.net", rid="r2", ttl=300, settings={"flatten_cname": True})]
+    sets = cf.build_record_sets(params(records=[dict(name="www", type="A", values=["192.0.2.9"]),
+                                                dict(name="c", type="CNAME", values=["new.example.net"])]), ZONE)
+    plan = cf.plan_changes(sets, existing)
+    assert plan.puts == [
+        {"id": "r1", "name": "www.example.com", "type": "A", "ttl": 1, "content": "192.0.2.9", "proxied": True,
+         "settings": {"ipv4_only": True}, "private_routing": True},
+        {"id": "r2", "name": "c.example.com", "type": "CNAME", "ttl": 300, "content": "new.example.net", "proxied": False,
+         "settings": {"flatten_cname": True}},
+    ]
+    assert [(v["ttl"], v["proxied"], v["settings"]) for v in plan.updated] == [
+        (1, True, {"ipv4_only": True}), (300, False, {"flatten_cname": True})]
+    # what the task sets wins over what the record had
+    sets = cf.build_record_sets(params(records=[dict(name="c", type="CNAME", values=["new.example.net"], ttl=60)]), ZONE)
+    (put,) = cf.plan_changes(sets, existing).puts
+    assert put["ttl"] == 60 and put["settings"] == {"flatten_cname": True}
+
+
+def test_ttl_and_proxied_are_left_alone_when_not_set():
+    existing = [rec("www.example.com", "A", "192.0.2.1", rid="r1", ttl=300),
+                rec("p.example.com", "A", "192.0.2.2", rid="r2", proxied=True)]
+    sets = cf.build_record_sets(params(records=[dict(name="www", type="A", values=["192.0.2.1"]),
+                                                dict(name="p", type="A", values=["192.0.2.2"])]), ZONE)
+    assert cf.plan_changes(sets, existing).empty
+    # new records: automatic TTL, not proxied
+    (post,) = cf.plan_changes(one_set(name="new", type="A", values=["192.0.2.3"]), existing).posts
+    assert post["ttl"] == 1 and post["proxied"] is False
+    # proxying a record makes its TTL automatic; a TTL for a record that stays proxied is refused
+    plan = cf.plan_changes(one_set(name="www", type="A", values=["192.0.2.1"], proxied=True), existing)
+    assert plan.patches == [{"id": "r1", "name": "www.example.com", "type": "A", "ttl": 1, "proxied": True}]
+    plan = cf.plan_changes(one_set(name="p", type="A", values=["192.0.2.2"], ttl=300), existing)
+    assert plan.conflicts and "is proxied, so its TTL is automatic" in plan.conflicts[0]
+    plan = cf.plan_changes(one_set(name="p", type="A", values=["192.0.2.2"], ttl=300, proxied=False), existing)
+    assert not plan.conflicts and plan.patches == [{"id": "r2", "name": "p.example.com", "type": "A", "ttl": 300, "proxied": False}]
+
+
+def test_tag_names_compare_without_case():
+    existing = [rec("www.example.com", "A", "192.0.2.1", rid="r1", tags=["team:Web"])]
+    assert cf.plan_changes(one_set(name="www", type="A", values=["192.0.2.1"], tags=["TEAM:Web"]), existing).empty
+    assert not cf.plan_changes(one_set(name="www", type="A", values=["192.0.2.1"], tags=["team:web"]), existing).empty
+
+
+def test_more_changes_than_one_batch_allows_are_refused():
+    sets = one_set(name="bulk", type="A", values=["192.0.2.%d" % n for n in range(1, 202)])
+    plan = cf.plan_changes(sets, [])
+    message = cf.batch_too_large(plan, 200)
+    assert "needs 201 changes" in message and "max_batch_size (200)" in message and "nothing was changed" in message
+    assert cf.batch_too_large(plan, 3500) is None
+    assert cf.batch_too_large(cf.plan_changes(sets[:1], []), 201) is None
+    assert cf.check_batch_size(3500) == 3500
+    for bad in (0, 3501):
+        with pytest.raises(cf.InvalidInput, match="max_batch_size"):
+            cf.check_batch_size(bad)
 
 
 def test_exclusive_removes_extra_values_and_non_exclusive_keeps_them():
