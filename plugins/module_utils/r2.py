@@ -11,7 +11,9 @@ error translation that never shows a key, lifecycle rule normalisation and diffi
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import re
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -85,6 +87,38 @@ class R2Error(Exception):
 
 class InvalidInput(Exception):
     """Invalid module input, rejected before any request."""
+
+
+# Velero keeps Kopia's repository under <BSL prefix>/kopia/<repository name>/ (vmware-tanzu/velero,
+# pkg/persistence/object_store_layout.go NewObjectStoreLayout: subdir "kopia"; pkg/repository/provider/
+# unified_repo.go getStorageVariables: prefix/<backend>/<repo name>/). Kopia shares pack files between
+# snapshots, so objects there are still needed by later backups however old they are: age-based expiry
+# deletes data that newer backups reference. Velero's own TTL (GC controller, then Kopia maintenance) is
+# what removes data no backup needs.
+def kopia_prefix(velero_prefix):
+    """Where Velero keeps Kopia's repositories in the bucket, for a BSL prefix ('' for the bucket root)."""
+    velero_prefix = (velero_prefix or "").strip("/")
+    return (velero_prefix + "/kopia/") if velero_prefix else "kopia/"
+
+
+def check_kopia_safe(wanted, velero_prefix, allow):
+    """Refuse (InvalidInput) an enabled expiry rule whose prefix covers or lies inside the Kopia repository."""
+    if allow:
+        return
+    kopia = kopia_prefix(velero_prefix)
+    for rule_id in sorted(wanted):
+        rule = wanted[rule_id]
+        if not rule["enabled"] or rule.get("expiration_days") is None:
+            continue
+        prefix = rule["prefix"]
+        if kopia.startswith(prefix) or prefix.startswith(kopia):
+            raise InvalidInput(
+                "lifecycle rule %r (prefix %r, expiration_days %d) would expire objects under %s, Velero's Kopia "
+                "repository: Kopia shares data between snapshots, so age-based expiry deletes data that later backups "
+                "still need while they keep showing Completed. Velero's TTL already deletes old backups. Limit the rule "
+                "to %sbackups/, or set velero_prefix to where Velero really stores its data in this bucket, or "
+                "allow_kopia_expiry=true if you mean it"
+                % (rule_id, prefix, rule["expiration_days"], kopia, kopia[:-len("kopia/")]))
 
 
 def endpoint_of(params):
@@ -203,6 +237,43 @@ def plan_lifecycle(current_raw, wanted, purge):
 # The client
 # --------------------------------------------------------------------------------------
 
+LAST_RULE_HELP = ("R2's S3 API has no listed way to do it (DeleteBucketLifecycle is not in R2's S3 compatibility "
+                  "table, and PutBucketLifecycleConfiguration takes at least one rule); nothing was changed. Keep "
+                  "one rule (for example abort_multipart_days: 7, as R2 gives new buckets), or remove the last one "
+                  "in the Cloudflare dashboard or with `wrangler r2 bucket lifecycle remove`")
+
+_FLEXIBLE_CHECKSUM_HEADER = re.compile(r"(?i)^x-amz-(checksum-[a-z0-9]+|sdk-checksum-algorithm)$")
+
+
+def content_md5_only(params, **kwargs):
+    """botocore event handler (before-call.s3.PutBucketLifecycleConfiguration): Content-MD5, no flexible checksum.
+
+    botocore >= 1.36 gives this operation (httpChecksum requestChecksumRequired in its S3 model) a CRC32
+    `x-amz-checksum-crc32` header and `x-amz-sdk-checksum-algorithm` and no Content-MD5, even with
+    request_checksum_calculation="when_required": botocore/httpchecksum.py resolve_request_checksum_algorithm
+    picks the default algorithm for operations that require a checksum, and apply_request_checksum (called by
+    client._make_api_call after the before-call event) writes the headers from the context. R2 marks those
+    headers not implemented on PutBucketLifecycleConfiguration (https://developers.cloudflare.com/r2/api/s3/api/).
+    So: drop the flexible-checksum context and headers and send the body's MD5, as S3 clients did before 1.36.
+    """
+    del kwargs
+    checksum = (params.get("context") or {}).get("checksum")
+    if isinstance(checksum, dict):
+        checksum.pop("request_algorithm", None)
+        checksum.pop("request_algorithm_header", None)
+    headers = params["headers"]
+    for name in [name for name in headers if _FLEXIBLE_CHECKSUM_HEADER.match(name)]:
+        del headers[name]
+    body = params.get("body") or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    try:
+        digest = hashlib.md5(body, usedforsecurity=False).digest()  # nosec - S3's integrity header, not security
+    except TypeError:  # Python < 3.9
+        digest = hashlib.md5(body).digest()  # nosec
+    headers["Content-MD5"] = base64.b64encode(digest).decode("ascii")
+
+
 def _scrub(text, secrets):
     text = str(text)
     for secret in secrets:
@@ -236,6 +307,7 @@ class R2API(object):
         session = boto3.session.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
                                         aws_session_token=None, region_name=region, botocore_session=core)
         self.client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        self.client.meta.events.register("before-call.s3.PutBucketLifecycleConfiguration", content_md5_only)
         self.region = region
 
     def _error(self, exc, what):
@@ -323,9 +395,14 @@ class R2API(object):
             raise self._error(exc, what) from exc
 
     def put_lifecycle(self, name, rules):
+        """Write the bucket's rules: PutBucketLifecycleConfiguration with every rule that remains.
+
+        Never DeleteBucketLifecycle, which R2's S3 compatibility table does not list; removing rules is a Put
+        with the others. A Put needs at least one rule (S3's LifecycleConfiguration), so run_bucket refuses to
+        remove the last one before anything is sent.
+        """
         if not rules:
-            self._call("removing the lifecycle rules of bucket %s" % name, "delete_bucket_lifecycle", Bucket=name)
-            return
+            raise R2Error("Refusing to remove the last lifecycle rule of bucket %s: %s" % (name, LAST_RULE_HELP))
         self._call("writing the lifecycle rules of bucket %s" % name, "put_bucket_lifecycle_configuration",
                    Bucket=name, LifecycleConfiguration={"Rules": rules})
 
@@ -375,6 +452,7 @@ def run_bucket(module, api_factory=R2API):
         endpoint = endpoint_of(params)
         manage_rules = params.get("lifecycle_rules") is not None
         wanted = desired_rules(params.get("lifecycle_rules")) if manage_rules else {}
+        check_kopia_safe(wanted, params.get("velero_prefix"), params.get("allow_kopia_expiry"))
     except InvalidInput as exc:
         module.fail_json(msg="Invalid input, nothing was sent: %s" % exc)
     if not params.get("access_key_id") or not params.get("secret_access_key"):
@@ -406,6 +484,10 @@ def run_bucket(module, api_factory=R2API):
 
         changed_rules, unused_before, after_rules, payload = plan_lifecycle(current, wanted, params["purge_lifecycle_rules"]) \
             if manage_rules else (False, None, before["lifecycle_rules"], None)
+        # No rule would remain: R2 lists no call that removes the last one (put_lifecycle). A new R2 bucket comes
+        # with a rule of its own, so an empty list with purge cannot end with no rules there either.
+        if manage_rules and not payload and (changed_rules or (not exists and params["purge_lifecycle_rules"])):
+            module.fail_json(msg="Refusing to remove every lifecycle rule of bucket %s: %s" % (name, LAST_RULE_HELP), **result)
         result["changed"] = not exists or changed_rules
         result["created"] = not exists
         result["lifecycle_rules"] = after_rules

@@ -86,8 +86,25 @@ options:
       - Remove the bucket's lifecycle rules whose id is not in O(lifecycle_rules).
       - Set to V(false) to add and update rules while leaving others (made elsewhere) alone.
       - Ignored when O(lifecycle_rules) is not given.
+      - Removing rules writes the remaining ones (PutBucketLifecycleConfiguration); R2 lists no call that deletes
+        a bucket's lifecycle configuration, so removing the last rule is refused before anything is sent.
     type: bool
     default: true
+  velero_prefix:
+    description:
+      - Key prefix of Velero's backup storage location in this bucket (the C(infra.k3s.node_agent) role's
+        C(node_agent_prefix)); empty when Velero uses the bucket root.
+      - Velero keeps Kopia's repository under C(<velero_prefix>/kopia/). An enabled O(lifecycle_rules[].expiration_days)
+        rule whose prefix covers it (or lies inside it) is refused unless O(allow_kopia_expiry=true), because Kopia shares data
+        between snapshots, so expiring by age deletes data that later backups still need.
+    type: str
+    default: ""
+  allow_kopia_expiry:
+    description:
+      - Write expiry rules that cover C(<velero_prefix>/kopia/) anyway (a bucket without a Kopia repository there,
+        or when you mean it).
+    type: bool
+    default: false
 notes:
   - The R2 API token needs Admin Read & Write to create and delete buckets and to change lifecycle rules;
     Object Read & Write is enough for Velero itself.
@@ -107,16 +124,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: A bucket for Velero, backups older than 60 days deleted by R2
+- name: A bucket for Velero (prefix k3s); Velero's TTL deletes old backups, R2 only aborts stale uploads
   infra.k3s.r2_bucket:
     account_id: "{{ r2_account_id }}"
     access_key_id: "{{ vault_r2_access_key_id }}"
     secret_access_key: "{{ vault_r2_secret_access_key }}"
     name: velero-backups
+    velero_prefix: k3s
     lifecycle_rules:
-      - id: expire-old-backups
-        prefix: backups/
-        expiration_days: 60
       - id: abort-multipart
         abort_multipart_days: 7
 
@@ -196,6 +211,8 @@ def argument_spec():
             enabled=dict(type="bool", default=True),
         )),
         purge_lifecycle_rules=dict(type="bool", default=True),
+        velero_prefix=dict(type="str", default=""),
+        allow_kopia_expiry=dict(type="bool", default=False),
     )
 
 

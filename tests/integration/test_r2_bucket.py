@@ -2,7 +2,8 @@
 
 The server checks signatures (moto's IAM auth is switched on once an IAM user with S3 rights and its
 access key exist), so wrong keys are refused the way R2 refuses them: InvalidAccessKeyId /
-SignatureDoesNotMatch.
+SignatureDoesNotMatch. The module talks to it through tests/support/r2_strict.py, which refuses the
+lifecycle requests R2 refuses (flexible-checksum headers, no Content-MD5, DeleteBucketLifecycle).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
+from support.r2_strict import StrictR2  # noqa: E402
 
 MODULE = "infra.k3s.r2_bucket"
 CLEAN_ENV = {"R2_ACCESS_KEY_ID": "", "R2_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
@@ -71,8 +73,10 @@ class S3(object):
         self.client = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
                                    aws_access_key_id=self.key_id, aws_secret_access_key=self.secret,
                                    config=Config(s3={"addressing_style": "path"}))
+        self.strict = StrictR2(self.url).start()  # what the module talks to: R2's refusals in front of moto
 
     def stop(self):
+        self.strict.stop()
         _set_auth(self.url, self.previous)
         self.server.stop()
 
@@ -108,7 +112,7 @@ class Runner(object):
         plays = []
         for index, args in enumerate(tasks):
             args = dict(args)
-            args.setdefault("endpoint_url", self.s3.url)
+            args.setdefault("endpoint_url", self.s3.strict.url)
             args.setdefault("region", "us-east-1")
             args.setdefault("access_key_id", "{{ r2_key_id }}")
             args.setdefault("secret_access_key", "{{ r2_secret }}")
@@ -184,13 +188,67 @@ def test_create_idempotent_lifecycle_changes(play, s3):
     proc, (untouched,) = play({"name": "r2test-a"})
     assert untouched["changed"] is False and len(untouched["lifecycle_rules"]) == 3
 
-    # remove one (purge), then all
+    # remove one (purge): a Put with the rule that remains, never DeleteBucketLifecycle (the strict layer refuses it)
     proc, (removed,) = play({"name": "r2test-a", "lifecycle_rules": [RULES[0]]})
+    assert not removed.get("failed"), removed
     assert removed["changed"] is True and plain(s3.rules("r2test-a")) == [("expire-backups", "backups/", "Enabled", 60, None)]
+    # R2 lists no call that removes the last rule: refused before anything is sent, the rule stays
     proc, (cleared,) = play({"name": "r2test-a", "lifecycle_rules": []})
-    assert cleared["changed"] is True and s3.rules("r2test-a") == []
-    proc, (cleared_again,) = play({"name": "r2test-a", "lifecycle_rules": []})
-    assert cleared_again["changed"] is False
+    assert cleared["failed"] is True and "Refusing to remove every lifecycle rule of bucket r2test-a" in cleared["msg"], cleared
+    assert "DeleteBucketLifecycle is not in R2's S3 compatibility table" in cleared["msg"]
+    assert plain(s3.rules("r2test-a")) == [("expire-backups", "backups/", "Enabled", 60, None)]
+    # the same for a new bucket (R2 gives it a rule of its own): refused before the bucket is made
+    proc, (new_cleared,) = play({"name": "r2test-a-new", "lifecycle_rules": []})
+    assert new_cleared["failed"] is True and "r2test-a-new" not in s3.buckets(), new_cleared
+    # with purge_lifecycle_rules=false an empty list changes nothing
+    proc, (kept,) = play({"name": "r2test-a", "lifecycle_rules": [], "purge_lifecycle_rules": False})
+    assert kept["changed"] is False and len(s3.rules("r2test-a")) == 1
+
+    # every lifecycle write R2 got: Content-MD5 of the body, no flexible-checksum header, no DELETE
+    writes = [(method, headers) for method, query, headers in s3.strict.seen if method != "GET"]
+    assert writes and all(method == "PUT" for method, headers in writes), [w[0] for w in writes]
+    for method, headers in writes:
+        assert "content-md5" in headers, headers
+        assert not [h for h in headers if h.startswith("x-amz-checksum-") or h == "x-amz-sdk-checksum-algorithm"], headers
+
+
+def test_strict_layer_refuses_what_r2_refuses(s3):
+    """The stand-in itself: botocore's default lifecycle write and DeleteBucketLifecycle are refused as R2 does."""
+    client = boto3.client("s3", endpoint_url=s3.strict.url, region_name="us-east-1", aws_access_key_id=s3.key_id,
+                          aws_secret_access_key=s3.secret, config=Config(s3={"addressing_style": "path"}))
+    s3.client.create_bucket(Bucket="r2test-strict")
+    rules = {"Rules": [{"ID": "a", "Filter": {"Prefix": ""}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}
+    with pytest.raises(client.exceptions.ClientError) as put:
+        client.put_bucket_lifecycle_configuration(Bucket="r2test-strict", LifecycleConfiguration=rules)
+    assert put.value.response["Error"]["Code"] == "NotImplemented" and "x-amz-" in put.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.ClientError) as delete:
+        client.delete_bucket_lifecycle(Bucket="r2test-strict")
+    assert delete.value.response["Error"]["Code"] == "NotImplemented"
+    assert client.list_objects_v2(Bucket="r2test-strict")["KeyCount"] == 0  # everything else passes, signed
+
+
+@pytest.mark.parametrize("velero_prefix,rule,refused", [
+    ("", {"id": "x", "prefix": "", "expiration_days": 60}, True),                    # the whole bucket
+    ("", {"id": "x", "prefix": "kopia/", "expiration_days": 60}, True),
+    ("", {"id": "x", "prefix": "backups/", "expiration_days": 60}, False),
+    ("k3s", {"id": "x", "prefix": "k3s/", "expiration_days": 60}, True),             # docs/backups.md's old example
+    ("k3s/", {"id": "x", "prefix": "k3s/kopia/velero/", "expiration_days": 60}, True),
+    ("k3s", {"id": "x", "prefix": "k3s/backups/", "expiration_days": 60}, False),
+    ("k3s", {"id": "x", "prefix": "", "abort_multipart_days": 7}, False),           # aborts uploads, deletes no object
+    ("k3s", {"id": "x", "prefix": "", "expiration_days": 60, "enabled": False}, False),
+], ids=["root-all", "root-kopia", "root-backups", "prefix-all", "inside-kopia", "prefix-backups", "abort-only", "disabled"])
+def test_expiry_never_covers_kopia(play, s3, velero_prefix, rule, refused):
+    bucket = "r2test-kopia-" + secrets.token_hex(3)
+    proc, (result,) = play({"name": bucket, "velero_prefix": velero_prefix, "lifecycle_rules": [rule]})
+    if refused:
+        assert result["failed"] is True and "Velero's Kopia repository" in result["msg"], result
+        assert "nothing was sent" in result["msg"] and bucket not in s3.buckets()
+        proc, (allowed,) = play({"name": bucket, "velero_prefix": velero_prefix, "allow_kopia_expiry": True,
+                                 "lifecycle_rules": [rule]})
+        assert not allowed.get("failed"), allowed
+    else:
+        assert not result.get("failed"), result
+    assert [r["ID"] for r in s3.rules(bucket)] == ["x"]
 
 
 def test_check_mode_changes_nothing(play, s3):
