@@ -229,6 +229,7 @@ from ansible_collections.infra.k3s.plugins.module_utils.tailscale import (
 )
 
 NOT_RUNNING = "doesn't appear to be running"
+START_TIMEOUT = 30
 
 
 class Node:
@@ -280,6 +281,9 @@ def run_action(module, node, action, differences):
             descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(key_with_attributes(params["authkey"], params["ephemeral"], params["preauthorized"]))
+        if action == "start" and params["authkey"]:
+            # Not the whole timeout: a node whose key expired unseen waits in NeedsLogin until it ends (see run()).
+            params = dict(params, timeout=min(params["timeout"], START_TIMEOUT))
         argv = command(action, params, binary=node.binary, socket=node.socket, key_path=key_path, differences=differences)
         rc, out, err = module.run_command(argv)
         if rc != 0:
@@ -351,7 +355,18 @@ def run(module):
     if module.check_mode:
         return result
     if action != "none":
-        run_action(module, node, action, differences)
+        try:
+            run_action(module, node, action, differences)
+        except TailscaleError:
+            # Self.KeyExpiry is known only with a network map (ipn/ipnlocal/local.go updateStatusLocked): a node
+            # stopped since tailscaled started shows none, and `up` without a key then finds the key expired and
+            # waits for an interactive login (NeedsLogin). With an auth key at hand, log in with it.
+            if action != "start" or not params["authkey"] or node.status().get("BackendState") != "NeedsLogin":
+                raise
+            module.warn("tailscale on this node needed a new login (its node key had expired); logging in with the auth key")
+            action = "login"
+            result["action"] = action
+            run_action(module, node, action, differences)
     if action != "none" or status.get("BackendState") != "Running" or not facts(status)["ip"]:
         status = wait_running(module, node)
         result["tailscale"] = facts(status)

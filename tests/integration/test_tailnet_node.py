@@ -592,6 +592,25 @@ def test_stopped_node_with_an_expired_key_logs_in_with_the_key(tailnet, tailscal
     assert got["BackendState"] == "Running" and got["Self"]["PublicKey"] != old_key
 
 
+def test_node_stopped_since_a_restart_with_an_expired_key_logs_in_with_the_key(tailnet, tailscale_up):
+    module, cli = tailscale_up
+    sock = tailnet.sock_b
+    wait_for(lambda: status(sock)["BackendState"] == "Running", what="node b Running")
+    old_key = status(sock)["Self"]["PublicKey"]
+    tailnet.control_post("/lab/expire", {"id": status(sock)["Self"]["ID"]})
+    wait_for(lambda: status(sock)["BackendState"] == "NeedsLogin", what="NeedsLogin once the key expired")
+    assert ts(sock, "down").returncode == 0
+    assert tailnet.stop("b") == 0
+    tailnet.sock_b = sock = tailnet.daemon("b", tailnet.ns_b)
+    got = status(sock)
+    # no network map since the start: no KeyExpiry to tell the key expired (ipn/ipnlocal/local.go)
+    assert got["BackendState"] == "Stopped" and got["HaveNodeKey"] is True and "KeyExpiry" not in got["Self"]
+    fake = CliModule(cli, sock, dict(os.environ), hostname="node-b", login_server=tailnet.url, authkey=KEY)
+    result = module.run(fake)
+    assert result["action"] == "login" and result["tailscale"]["backend_state"] == "Running", result
+    assert status(sock)["Self"]["PublicKey"] != old_key
+
+
 def test_cli_without_daemon(tmp_path):
     result = ts(tmp_path / "none.sock", "status", "--json")
     assert result.returncode == 1

@@ -206,6 +206,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
         # Clocks"), so a step of the wall clock does not stop it.
         self.last_map = 0.0
         self.settle_until = time.monotonic() + NOSTATE_SECONDS
+        self.have_netmap = False  # since this start
         self.state = {"machine_key": "", "node_key": "", "prefs": default_prefs(), "node": None,
                       "vxlan_id": None, "logged_in": False}
         self.load()
@@ -392,6 +393,7 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
             self.state["node"] = reply.get("node") or self.state.get("node")
             self.peers = reply.get("peers") or []
             self.last_map = time.monotonic()
+            self.have_netmap = True
             self.apply_node()
             self.reconcile()
             self.save()
@@ -606,6 +608,10 @@ class Daemon(object):  # pylint: disable=too-many-public-methods
                 "TailscaleIPs": [], "Online": False, "Active": False, "ExitNode": False, "ExitNodeOption": False,
                 "Created": ZERO_TIME, "LastSeen": ZERO_TIME, "KeyExpiry": ZERO_TIME}
             self_status["TailscaleIPs"] = ips
+            if not self.have_netmap:
+                # ipn/ipnlocal/local.go updateStatusLocked: Self's node fields (KeyExpiry among them) come from
+                # the network map; a daemon that has had none since it started reports no KeyExpiry.
+                self_status.pop("KeyExpiry", None)
             users = {}
             if node:
                 profile = self.user_profile(node)
