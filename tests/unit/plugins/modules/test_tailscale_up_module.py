@@ -18,6 +18,7 @@ TS = load_module_utils("tailscale")
 
 MOD = load_module("tailscale_up", ("tailscale",))
 STATUS = json.loads((CONTRACTS / "tailscale" / "status.json").read_text())
+STATUS["Self"]["KeyExpiry"] = "2999-01-01T00:00:00Z"  # the contract's fixed date, read against today's clock
 PREFS = {"ControlURL": "https://hs.example.com", "RouteAll": False, "CorpDNS": False, "RunSSH": False, "WantRunning": True,
          "LoggedOut": False, "ShieldsUp": False, "AdvertiseTags": ["tag:k3s-master"], "Hostname": "k3s-master-1",
          "AdvertiseRoutes": None, "OperatorUser": ""}
