@@ -569,14 +569,20 @@ def test_restarted_daemon_reports_nostate_and_the_module_waits(tailnet, tailscal
     assert got["BackendState"] == "Running" and got["Self"]["PublicKey"] == key
 
 
-def test_stopped_node_with_an_expired_key_logs_in_with_the_key(tailnet, tailscale_up):
-    module, cli = tailscale_up
-    sock = tailnet.sock_b
+def expire_and_stop(tailnet, sock) -> str:
+    """Expire node b's key through the control server, then `tailscale down`; returns its old public key."""
     wait_for(lambda: status(sock)["BackendState"] == "Running", what="node b Running")
     old_key = status(sock)["Self"]["PublicKey"]
     tailnet.control_post("/lab/expire", {"id": status(sock)["Self"]["ID"]})
     wait_for(lambda: status(sock)["BackendState"] == "NeedsLogin", what="NeedsLogin once the key expired")
     assert ts(sock, "down").returncode == 0
+    return old_key
+
+
+def test_stopped_node_with_an_expired_key_logs_in_with_the_key(tailnet, tailscale_up):
+    module, cli = tailscale_up
+    sock = tailnet.sock_b
+    old_key = expire_and_stop(tailnet, sock)
     got = status(sock)
     assert got["BackendState"] == "Stopped" and got["HaveNodeKey"] is True
     # `up` without a key waits for an interactive login, as upstream's does
@@ -595,11 +601,7 @@ def test_stopped_node_with_an_expired_key_logs_in_with_the_key(tailnet, tailscal
 def test_node_stopped_since_a_restart_with_an_expired_key_logs_in_with_the_key(tailnet, tailscale_up):
     module, cli = tailscale_up
     sock = tailnet.sock_b
-    wait_for(lambda: status(sock)["BackendState"] == "Running", what="node b Running")
-    old_key = status(sock)["Self"]["PublicKey"]
-    tailnet.control_post("/lab/expire", {"id": status(sock)["Self"]["ID"]})
-    wait_for(lambda: status(sock)["BackendState"] == "NeedsLogin", what="NeedsLogin once the key expired")
-    assert ts(sock, "down").returncode == 0
+    old_key = expire_and_stop(tailnet, sock)
     assert tailnet.stop("b") == 0
     tailnet.sock_b = sock = tailnet.daemon("b", tailnet.ns_b)
     got = status(sock)
