@@ -56,7 +56,12 @@ lane() {
     echo "== molecule scenario $s (lane $n): started $(date +%T)"
     start=$(now)
     rc=0
-    molecule test -s "$s" >"$logs/$s.log" 2>&1 || rc=$?
+    # SSH's control sockets (the scenarios' nested runs over the tailnet use SSH) under a short path of
+    # this run's own: a unix socket's path has at most 107 bytes, and Molecule's control_path
+    # (%(directory)s/%%h-%%p-%%r, plus the random suffix ssh adds) under a long checkout's
+    # .ansible/ would not fit; one directory a scenario, so that no two share a socket.
+    mkdir -p "$work/cp-$s"
+    ANSIBLE_SSH_CONTROL_PATH_DIR="$work/cp-$s" molecule test -s "$s" >"$logs/$s.log" 2>&1 || rc=$?
     secs=$(($(now) - start))
     (
       flock 9
