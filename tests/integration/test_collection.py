@@ -91,7 +91,19 @@ def test_example_inventory_serves_the_controller_side_playbooks(run_ansible):
     must still resolve, so the run gets as far as the playbook's own check of its variables."""
     result = run_ansible("ansible-playbook", "infra.k3s.backup", "-i", str(PROJECT_ROOT / "inventory"))
     assert result.returncode != 0
-    assert "backup.yml needs backup_namespaces" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "missing required arguments: backup_namespaces" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_backup_playbook_refuses_mistyped_input_before_it_reaches_the_cluster(run_ansible):
+    """The role's argument spec types every input: a wrong type fails at validation, before any task runs
+    (the kubeconfig points nowhere, so reaching Velero would fail differently)."""
+    result = run_ansible("ansible-playbook", "infra.k3s.backup", "-i", str(PROJECT_ROOT / "inventory"),
+                         "-e", '{"backup_namespaces": ["shop"], "backup_wait_timeout": "soon",'
+                               ' "backup_kubeconfig": "/nonexistent/kubeconfig"}')
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Validation of arguments failed" in text and "backup_wait_timeout" in text, text
+    assert "Back up the namespaces and wait" not in text, text
 
 
 def test_example_inventory_groups(run_ansible):

@@ -288,7 +288,7 @@ def test_backup_is_made_waited_for_and_verified_in_the_bucket(playbook, lab):
     assert lab.s3.secret_key not in output(proc)
 
     proc = playbook("backup", {"backup_namespaces": "shop"})
-    assert proc.returncode != 0 and "backup.yml needs backup_namespaces, a non-empty list" in output(proc)
+    assert proc.returncode != 0 and "infra.k3s.backup needs backup_namespaces, a non-empty list" in output(proc)
 
 
 # ---------------------------------------------------------------------------------------
