@@ -302,12 +302,10 @@ error_codes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.cloudflare import (
-    BATCH_LIMIT_FREE,
-    RECORD_TYPES,
-    cloudflare_argument_spec,
-    run_dns,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_client import cloudflare_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_plan import BATCH_LIMIT_FREE
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_records import RECORD_TYPES
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_runners import execute, run_dns
 
 
 def argument_spec():
@@ -349,7 +347,7 @@ def main():
         required_together=[["name", "type"]],
         supports_check_mode=True,
     )
-    run_dns(module)
+    execute(module, run_dns)
 
 
 if __name__ == "__main__":

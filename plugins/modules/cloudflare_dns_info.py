@@ -175,11 +175,9 @@ error_codes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.cloudflare import (
-    RECORD_TYPES,
-    cloudflare_argument_spec,
-    run_dns_info,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_client import cloudflare_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_records import RECORD_TYPES
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_runners import execute, run_dns_info
 
 
 def main():
@@ -193,7 +191,7 @@ def main():
         required_one_of=[["zone", "zone_id"]],
         supports_check_mode=True,
     )
-    run_dns_info(module)
+    execute(module, run_dns_info)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
-"""Unit tests of plugins/module_utils/cloudflare.py: normalisation, validation, planning, retries, client."""
+"""Unit tests of plugins/module_utils/cloudflare_{records,plan,client,runners}.py: normalisation, validation, planning, retries, client."""
 from __future__ import annotations
 
 import httpx
 import pytest
 
 import cloudflare as cloudflare_sdk
-from support.module_utils import load_module_utils
+from support.module_utils import load_module_utils_family
 
-cf = load_module_utils("cloudflare")
+cf = load_module_utils_family("cloudflare_records", "cloudflare_plan", "cloudflare_client", "cloudflare_runners")
 ZONE = "example.com"
 
 
