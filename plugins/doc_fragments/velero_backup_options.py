@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: infra.k3s maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options that describe a backup (spec: module_utils/velero.py backup_options()), shared by
+"""The options that describe a backup (spec: module_utils/velero_bodies.py backup_options()), shared by
 infra.k3s.velero_backup and the template of infra.k3s.velero_schedule."""
 
 from __future__ import annotations

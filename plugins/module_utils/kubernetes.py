@@ -5,11 +5,10 @@
 
 - The connection options (documented in doc_fragments/kubernetes.py), deep-copied by each
   module, and building an ``ApiClient`` of the official ``kubernetes`` client from them.
-- The wait options (doc_fragments/kubernetes.py, attribute WAIT) and the waiter: a loop on
-  the monotonic clock that fetches an object until a per-kind predicate says it is done,
-  does nothing in check mode and raises WaitTimeout carrying the last object it saw.
-- KubernetesError, the one exception the modules turn into fail_json, and the translation
-  of the client's exceptions into it.
+- The wait options (doc_fragments/kubernetes.py, attribute WAIT); the waiter itself is waiter.py.
+- KubernetesError, the exception the Kubernetes modules turn into fail_json (with waiter.py's
+  WaitTimeout, at one place: velero_runners.py execute()), and the translation of the client's
+  exceptions into it.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
@@ -87,15 +85,6 @@ class KubernetesError(Exception):
         if self.reason is not None:
             fields["reason"] = self.reason
         return fields
-
-
-class WaitTimeout(KubernetesError):
-    """The object was not done within wait_timeout; ``last`` is the object as last seen (or None)."""
-
-    def __init__(self, msg, last=None, elapsed=None, **result):
-        super().__init__(msg, **result)
-        self.last = last
-        self.elapsed = elapsed
 
 
 def require_kubernetes():
@@ -208,47 +197,3 @@ def is_status(exc, status, reason=None):
         return json.loads(exc.body).get("reason") == reason
     except (TypeError, ValueError, AttributeError):
         return False
-
-
-# --------------------------------------------------------------------------------------
-# Waiting
-# --------------------------------------------------------------------------------------
-
-class Waiter(object):
-    """Fetch an object until ``done(obj)`` is true, on the monotonic clock.
-
-    ``fetch()`` returns the object (None when it does not exist); ``done(obj)`` decides,
-    and may raise KubernetesError to stop waiting with a failure. ``describe(obj)`` says
-    what the object is doing, for the timeout message. clock and sleep are injectable for tests.
-    """
-
-    def __init__(self, fetch, done, timeout, sleep=5, describe=None, clock=time.monotonic, sleeper=time.sleep):
-        self.fetch = fetch
-        self.done = done
-        self.timeout = max(0, timeout)
-        self.sleep = max(0.05, sleep)
-        self.describe = describe or (lambda obj: "not done")
-        self.clock = clock
-        self.sleeper = sleeper
-        self.polls = 0
-
-    def wait(self, what, check_mode=False):
-        """The object once done; WaitTimeout after ``timeout`` seconds. A no-op (None) in check mode."""
-        if check_mode:
-            return None
-        start = self.clock()
-        deadline = start + self.timeout
-        while True:
-            obj = self.fetch()
-            self.polls += 1
-            if self.done(obj):
-                return obj
-            now = self.clock()
-            if now >= deadline:
-                raise WaitTimeout("Timed out after %ds waiting for %s: %s" % (int(round(now - start)), what, self.describe(obj)),
-                                  last=obj, elapsed=now - start)
-            self.sleeper(min(self.sleep, max(0.0, deadline - now)))
-
-
-def wait_params(params):
-    return params.get("wait"), params.get("wait_timeout"), params.get("wait_sleep")

@@ -162,12 +162,8 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.velero import (
-    backup_options,
-    execute,
-    run_backup,
-    velero_argument_spec,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import backup_options, velero_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.velero_runners import execute, run_backup
 
 
 def argument_spec():

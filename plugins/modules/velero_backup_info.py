@@ -219,13 +219,8 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.velero import (
-    BACKUP_PHASES,
-    execute,
-    run_backup_info,
-    s3_options,
-    velero_argument_spec,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import BACKUP_PHASES, s3_options, velero_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.velero_runners import execute, run_backup_info
 
 
 def argument_spec():

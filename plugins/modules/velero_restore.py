@@ -260,12 +260,8 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.velero import (
-    EXISTING_RESOURCE_POLICIES,
-    execute,
-    run_restore,
-    velero_argument_spec,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import EXISTING_RESOURCE_POLICIES, velero_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.velero_runners import execute, run_restore
 
 
 def argument_spec():

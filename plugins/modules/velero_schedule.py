@@ -128,12 +128,8 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.velero import (
-    backup_options,
-    execute,
-    run_schedule,
-    velero_argument_spec,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import backup_options, velero_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.velero_runners import execute, run_schedule
 
 
 def argument_spec():

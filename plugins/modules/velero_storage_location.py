@@ -193,12 +193,8 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.infra.k3s.plugins.module_utils.velero import (
-    ACCESS_MODES,
-    execute,
-    run_storage_location,
-    velero_argument_spec,
-)
+from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import ACCESS_MODES, velero_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.velero_runners import execute, run_storage_location
 
 
 def argument_spec():

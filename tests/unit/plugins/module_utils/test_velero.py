@@ -1,4 +1,4 @@
-"""Unit tests of plugins/module_utils/velero.py and kubernetes.py: the waiter, Go durations, resolving a
+"""Unit tests of plugins/module_utils/velero_*.py and kubernetes.py: waiting for a run, Go durations, resolving a
 schedule's latest backup, namespace filters, merge patches, and every body builder validated against the
 openAPIV3Schema of Velero's CRD (../shared/contracts/velero) with jsonschema."""
 from __future__ import annotations
@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from support.module_utils import namespace_of
 from support.paths import CONTRACTS
 
 CRD_FILES = {"Backup": "velero.io_backups.yaml", "Restore": "velero.io_restores.yaml", "Schedule": "velero.io_schedules.yaml",
@@ -19,10 +20,11 @@ CRD_FILES = {"Backup": "velero.io_backups.yaml", "Restore": "velero.io_restores.
 
 @pytest.fixture(scope="module")
 def utils(collections_path):
-    """(velero, kubernetes) module_utils, imported as infra.k3s from the working tree."""
+    """(the Velero family's module_utils in one namespace, kubernetes) imported as infra.k3s from the working tree."""
     from ansible.plugins.loader import init_plugin_loader
     init_plugin_loader([str(collections_path)])
-    velero = importlib.import_module("ansible_collections.infra.k3s.plugins.module_utils.velero")
+    velero = namespace_of(*(importlib.import_module("ansible_collections.infra.k3s.plugins.module_utils.%s" % name)
+                            for name in ("velero_bodies", "velero_select", "velero_client", "velero_storage", "velero_runners")))
     kubernetes = importlib.import_module("ansible_collections.infra.k3s.plugins.module_utils.kubernetes")
     return velero, kubernetes
 
@@ -273,56 +275,15 @@ def test_phase_sets_are_the_crd_enum(velero):
 
 
 # ---------------------------------------------------------------------------------------
-# The waiter (module_utils/kubernetes.py)
+# Waiting for a run (velero_runners.py with waiter.py's Waiter; the waiter's own tests are test_waiter.py)
 # ---------------------------------------------------------------------------------------
 
-class Clock(object):
-    def __init__(self):
-        self.now = 100.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_waiter_returns_when_done(k8s):
-    clock = Clock()
-    states = iter(["New", "InProgress", "InProgress", "Completed"])
-    waiter = k8s.Waiter(lambda: {"phase": next(states)}, lambda obj: obj["phase"] == "Completed", timeout=60, sleep=5,
-                        clock=clock, sleeper=clock.sleep)
-    assert waiter.wait("backup") == {"phase": "Completed"}
-    assert waiter.polls == 4 and clock.sleeps == [5, 5, 5]
-
-
-def test_waiter_times_out_with_last_object(k8s):
-    clock = Clock()
-    waiter = k8s.Waiter(lambda: {"phase": "InProgress", "n": len(clock.sleeps)}, lambda obj: False, timeout=12, sleep=5,
-                        describe=lambda obj: "phase %s" % obj["phase"], clock=clock, sleeper=clock.sleep)
-    with pytest.raises(k8s.WaitTimeout) as info:
-        waiter.wait("Backup velero/b to finish")
-    assert clock.sleeps == [5, 5, 2]  # never sleeps past the deadline
-    assert info.value.last == {"phase": "InProgress", "n": 3}
-    assert info.value.msg == "Timed out after 12s waiting for Backup velero/b to finish: phase InProgress"
-    assert info.value.elapsed == 12
-
-
-def test_waiter_is_a_noop_in_check_mode(k8s):
-    def fetch():
-        raise AssertionError("check mode must not read")
-
-    assert k8s.Waiter(fetch, lambda obj: True, timeout=10).wait("x", check_mode=True) is None
-
-
-def test_waiter_predicate_can_fail(k8s, velero):
+def test_waiter_predicate_can_fail(velero):
     def done(obj):
         raise velero.VeleroError("deletion failed")
 
     with pytest.raises(velero.VeleroError, match="deletion failed"):
-        k8s.Waiter(lambda: {}, done, timeout=10).wait("x")
+        velero.Waiter(lambda: {}, done, timeout=10).wait("x")
 
 
 def test_wait_run_timeout_carries_outcome(velero):
