@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: infra.k3s maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by the infra.k3s Cloudflare R2 modules (spec: module_utils/r2.py R2_COMMON_ARGS)."""
+"""Options shared by the infra.k3s Cloudflare R2 modules (spec: module_utils/r2_client.py R2_COMMON_ARGS)."""
 
 from __future__ import annotations
 

@@ -195,7 +195,8 @@ deleted_objects:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.infra.k3s.plugins.module_utils.r2 import r2_argument_spec, run_bucket
+from ansible_collections.infra.k3s.plugins.module_utils.r2_client import r2_argument_spec
+from ansible_collections.infra.k3s.plugins.module_utils.r2_runners import execute, run_bucket
 
 
 def argument_spec():
@@ -222,7 +223,7 @@ def main():
         required_one_of=[["account_id", "endpoint_url"]],
         supports_check_mode=True,
     )
-    run_bucket(module)
+    execute(module, run_bucket)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: infra.k3s maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared code of the infra.k3s Cloudflare R2 modules.
-
-R2 speaks the S3 API, so the modules use boto3 against
-``https://<account_id>.r2.cloudflarestorage.com`` (region ``auto``). Everything lives here so
-that the modules stay thin: the shared argument spec (deep-copied by each module), the client,
-error translation that never shows a key, lifecycle rule normalisation and diffing, and run().
+"""Talking to Cloudflare R2: the shared options of every R2 module, R2Error (the family's one exception;
+r2_runners.py turns it into fail_json at one place) and R2API, boto3 against
+``https://<account_id>.r2.cloudflarestorage.com`` (region ``auto``) with error translation that
+never shows a key.
 """
 
 from __future__ import annotations
@@ -57,9 +55,6 @@ R2_COMMON_ARGS = dict(
     timeout=dict(type="int", default=60),
 )
 
-_ACCOUNT_RE = re.compile(r"^[0-9a-f]{32}$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-
 # Error codes that mean "these credentials are not good for this".
 AUTH_CODES = frozenset(["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "InvalidClientTokenId",
                         "Unauthorized", "401", "ExpiredToken"])
@@ -84,153 +79,20 @@ class R2Error(Exception):
         self.code = code
         self.status = status
 
-
-class InvalidInput(Exception):
-    """Invalid module input, rejected before any request."""
-
-
-# Velero keeps Kopia's repository under <BSL prefix>/kopia/<repository name>/ (vmware-tanzu/velero,
-# pkg/persistence/object_store_layout.go NewObjectStoreLayout: subdir "kopia"; pkg/repository/provider/
-# unified_repo.go getStorageVariables: prefix/<backend>/<repo name>/). Kopia shares pack files between
-# snapshots, so objects there are still needed by later backups however old they are: age-based expiry
-# deletes data that newer backups reference. Velero's own TTL (GC controller, then Kopia maintenance) is
-# what removes data no backup needs.
-def kopia_prefix(velero_prefix):
-    """Where Velero keeps Kopia's repositories in the bucket, for a BSL prefix ('' for the bucket root)."""
-    velero_prefix = (velero_prefix or "").strip("/")
-    return (velero_prefix + "/kopia/") if velero_prefix else "kopia/"
+    def fail_fields(self):
+        """The fields fail_json reports beside msg."""
+        return dict(error_code=self.code, status=self.status)
 
 
-def check_kopia_safe(wanted, velero_prefix, allow):
-    """Refuse (InvalidInput) an enabled expiry rule whose prefix covers or lies inside the Kopia repository."""
-    if allow:
-        return
-    kopia = kopia_prefix(velero_prefix)
-    for rule_id in sorted(wanted):
-        rule = wanted[rule_id]
-        if not rule["enabled"] or rule.get("expiration_days") is None:
-            continue
-        prefix = rule["prefix"]
-        if kopia.startswith(prefix) or prefix.startswith(kopia):
-            raise InvalidInput(
-                "lifecycle rule %r (prefix %r, expiration_days %d) would expire objects under %s, Velero's Kopia "
-                "repository: Kopia shares data between snapshots, so age-based expiry deletes data that later backups "
-                "still need while they keep showing Completed. Velero's TTL already deletes old backups. Limit the rule "
-                "to %sbackups/, or set velero_prefix to where Velero really stores its data in this bucket, or "
-                "allow_kopia_expiry=true if you mean it"
-                % (rule_id, prefix, rule["expiration_days"], kopia, kopia[:-len("kopia/")]))
+class Refused(R2Error):
+    """A refusal before any change, with its own result fields (none, or the module's result so far)."""
 
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.result = result
 
-def endpoint_of(params):
-    """The S3 endpoint: endpoint_url if given, else the account's R2 endpoint."""
-    if params.get("endpoint_url"):
-        url = params["endpoint_url"].rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise InvalidInput("endpoint_url %r is not an http(s) URL" % params["endpoint_url"])
-        return url
-    account = (params.get("account_id") or "").strip().lower()
-    if not account:
-        raise InvalidInput("one of account_id and endpoint_url is required")
-    if not _ACCOUNT_RE.match(account):
-        raise InvalidInput("account_id %r is not a Cloudflare account id (32 hexadecimal characters)" % params["account_id"])
-    return R2_ENDPOINT % account
-
-
-def check_bucket_name(name):
-    """R2 bucket names: 3 to 63 lower case letters, digits and hyphens, not starting or ending with a hyphen."""
-    if not name or not _BUCKET_RE.match(name):
-        raise InvalidInput("bucket name %r is invalid: R2 takes 3 to 63 lower case letters, digits and hyphens, "
-                           "beginning and ending with a letter or digit" % (name,))
-    return name
-
-
-# --------------------------------------------------------------------------------------
-# Lifecycle rules: one normal form for what the user asks and what the store returns.
-# --------------------------------------------------------------------------------------
-
-def desired_rules(rules):
-    """Normal form of the user's lifecycle_rules: {id: rule} (raises InvalidInput)."""
-    out = {}
-    for index, rule in enumerate(rules or []):
-        rule_id = str(rule.get("id") or "").strip()
-        if not rule_id:
-            raise InvalidInput("lifecycle_rules[%d] has no id" % index)
-        if rule_id in out:
-            raise InvalidInput("lifecycle rule id %r is given twice" % rule_id)
-        if len(rule_id) > 255:
-            raise InvalidInput("lifecycle rule id %r is longer than 255 characters" % rule_id)
-        expiration = rule.get("expiration_days")
-        abort = rule.get("abort_multipart_days")
-        if expiration is None and abort is None:
-            raise InvalidInput("lifecycle rule %r needs expiration_days or abort_multipart_days" % rule_id)
-        for key, value in (("expiration_days", expiration), ("abort_multipart_days", abort)):
-            if value is not None and int(value) < 1:
-                raise InvalidInput("lifecycle rule %r: %s must be 1 or more, not %s" % (rule_id, key, value))
-        out[rule_id] = dict(id=rule_id, prefix=rule.get("prefix") or "",
-                            expiration_days=None if expiration is None else int(expiration),
-                            abort_multipart_days=None if abort is None else int(abort),
-                            enabled=bool(rule.get("enabled", True)))
-    return out
-
-
-_KNOWN_RULE_KEYS = frozenset(["ID", "Filter", "Prefix", "Status", "Expiration", "AbortIncompleteMultipartUpload"])
-
-
-def existing_rule(raw):
-    """Normal form of a rule as S3 returns it, or None when it uses something the module does not manage."""
-    if set(raw) - _KNOWN_RULE_KEYS:
-        return None
-    flt = raw.get("Filter")
-    if flt is None:
-        prefix = raw.get("Prefix") or ""
-    elif set(flt) <= set(["Prefix"]):
-        prefix = flt.get("Prefix") or ""
-    else:
-        return None
-    expiration = raw.get("Expiration") or {}
-    if set(expiration) - set(["Days"]):
-        return None
-    abort = raw.get("AbortIncompleteMultipartUpload") or {}
-    return dict(id=raw.get("ID") or "", prefix=prefix,
-                expiration_days=expiration.get("Days"),
-                abort_multipart_days=abort.get("DaysAfterInitiation"),
-                enabled=raw.get("Status") == "Enabled")
-
-
-def rule_view(raw):
-    """What the module shows of a stored rule: its normal form, or the raw rule for ones it does not manage."""
-    norm = existing_rule(raw)
-    return norm if norm is not None else dict(id=raw.get("ID") or "", unmanaged=copy.deepcopy(raw))
-
-
-def rule_payload(rule):
-    """S3 form of a normalised rule."""
-    body = {"ID": rule["id"], "Filter": {"Prefix": rule["prefix"]}, "Status": "Enabled" if rule["enabled"] else "Disabled"}
-    if rule.get("expiration_days") is not None:
-        body["Expiration"] = {"Days": rule["expiration_days"]}
-    if rule.get("abort_multipart_days") is not None:
-        body["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule["abort_multipart_days"]}
-    return body
-
-
-def plan_lifecycle(current_raw, wanted, purge):
-    """The rules the bucket should end with, as (changed, after_views, after_payload).
-
-    wanted is {id: normal rule}. With purge, rules not in wanted go; otherwise they stay as they are.
-    Rule order does not matter to S3, so it is compared by id.
-    """
-    after_payload = []
-    for raw in current_raw:
-        rule_id = raw.get("ID") or ""
-        if rule_id in wanted:
-            continue
-        if not purge:
-            after_payload.append(copy.deepcopy(raw))
-    for rule_id in sorted(wanted):
-        after_payload.append(rule_payload(wanted[rule_id]))
-    before = sorted((rule_view(raw) for raw in current_raw), key=lambda r: r["id"])
-    after = sorted((rule_view(raw) for raw in after_payload), key=lambda r: r["id"])
-    return before != after, before, after, after_payload
+    def fail_fields(self):
+        return dict(self.result)
 
 
 # --------------------------------------------------------------------------------------
@@ -432,81 +294,3 @@ class R2API(object):
 
     def delete_bucket(self, name):
         self._call("deleting bucket %s" % name, "delete_bucket", Bucket=name)
-
-
-# --------------------------------------------------------------------------------------
-# r2_bucket
-# --------------------------------------------------------------------------------------
-
-def _state_view(name, exists, rules):
-    return dict(name=name, exists=exists, lifecycle_rules=rules if exists else [])
-
-
-def run_bucket(module, api_factory=R2API):
-    """r2_bucket: the bucket exists (with these lifecycle rules) or not."""
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=str(BOTO3_IMPORT_ERROR))
-    params = module.params
-    try:
-        name = check_bucket_name(params["name"])
-        endpoint = endpoint_of(params)
-        manage_rules = params.get("lifecycle_rules") is not None
-        wanted = desired_rules(params.get("lifecycle_rules")) if manage_rules else {}
-        check_kopia_safe(wanted, params.get("velero_prefix"), params.get("allow_kopia_expiry"))
-    except InvalidInput as exc:
-        module.fail_json(msg="Invalid input, nothing was sent: %s" % exc)
-    if not params.get("access_key_id") or not params.get("secret_access_key"):
-        module.fail_json(msg="access_key_id and secret_access_key are required (set them, or R2_ACCESS_KEY_ID and "
-                             "R2_SECRET_ACCESS_KEY in the environment); nothing was sent")
-    result = dict(changed=False, name=name, endpoint_url=endpoint)
-    try:
-        api = api_factory(endpoint, params["access_key_id"], params["secret_access_key"],
-                          region=params["region"], timeout=params["timeout"])
-        exists = api.bucket_exists(name)
-        current = api.get_lifecycle(name) if exists else []
-        before = _state_view(name, exists, sorted((rule_view(r) for r in current), key=lambda r: r["id"]))
-
-        if params["state"] == "absent":
-            result["lifecycle_rules"] = []
-            result["deleted_objects"] = 0
-            if exists:
-                objects = api.first_objects(name, 1)
-                if objects and not params["force"]:
-                    module.fail_json(msg="Bucket %s is not empty (it holds %s, maybe more); nothing was deleted. "
-                                         "Set force=true to delete its objects with it." % (name, objects[0]), **result)
-                result["changed"] = True
-                if not module.check_mode:
-                    result["deleted_objects"] = api.empty_bucket(name) if objects else 0
-                    api.delete_bucket(name)
-            if module._diff:
-                result["diff"] = dict(before=before, after=_state_view(name, False, []))
-            module.exit_json(**result)
-
-        changed_rules, unused_before, after_rules, payload = plan_lifecycle(current, wanted, params["purge_lifecycle_rules"]) \
-            if manage_rules else (False, None, before["lifecycle_rules"], None)
-        # No rule would remain: R2 lists no call that removes the last one (put_lifecycle). A new R2 bucket comes
-        # with a rule of its own, so an empty list with purge cannot end with no rules there either.
-        if manage_rules and not payload and (changed_rules or (not exists and params["purge_lifecycle_rules"])):
-            module.fail_json(msg="Refusing to remove every lifecycle rule of bucket %s: %s" % (name, LAST_RULE_HELP), **result)
-        result["changed"] = not exists or changed_rules
-        result["created"] = not exists
-        result["lifecycle_rules"] = after_rules
-        if module._diff:
-            result["diff"] = dict(before=before, after=_state_view(name, True, after_rules))
-        if module.check_mode:
-            module.exit_json(**result)
-        if not exists:
-            api.create_bucket(name)
-            # A new R2 bucket may come with a default rule (abort multipart uploads after 7 days):
-            # read again so that the rules are compared with what is really there.
-            if manage_rules:
-                current = api.get_lifecycle(name)
-                changed_rules, unused_before, after_rules, payload = plan_lifecycle(current, wanted, params["purge_lifecycle_rules"])
-                result["lifecycle_rules"] = after_rules
-            else:
-                result["lifecycle_rules"] = sorted((rule_view(r) for r in api.get_lifecycle(name)), key=lambda r: r["id"])
-        if manage_rules and changed_rules:
-            api.put_lifecycle(name, payload)
-        module.exit_json(**result)
-    except R2Error as exc:
-        module.fail_json(msg=exc.msg, error_code=exc.code, status=exc.status)
