@@ -533,13 +533,12 @@ class CliModule(object):
 
 @pytest.fixture(name="tailscale_up")
 def fixture_tailscale_up(tmp_path):
-    """(module, cli): the tailscale_up module and an executable wrapper of the stand-in CLI."""
-    from support.module_utils import load_module  # pylint: disable=import-outside-toplevel
+    """(runner, cli): tailscale_up's run() (module_utils/tailscale_runners.py) and an executable wrapper of the stand-in CLI."""
 
     cli = tmp_path / "tailscale"
     cli.write_text(f'#!/bin/sh\nexec {PYTHON} {STANDIN / "tailscale.py"} "$@"\n')
     cli.chmod(0o755)
-    return load_module("tailscale_up", ("tailscale",)), cli
+    return load_module_utils("tailscale_runners"), cli
 
 
 def test_module_over_the_tailnet_passes_accept_risk(tailnet, tailscale_up):

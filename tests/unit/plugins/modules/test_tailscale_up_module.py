@@ -1,4 +1,4 @@
-"""plugins/modules/tailscale_up.py run() against a fake tailscale CLI that behaves as upstream's does.
+"""tailscale_up's run() (plugins/module_utils/tailscale_runners.py) against a fake tailscale CLI that behaves as upstream's does.
 
 The fake daemon follows ipn/ipnlocal/local.go nextStateLocked: after a restart it reports
 NoState, with a node key, until its first network map, then Running; HaveNodeKey is left out
@@ -16,7 +16,8 @@ from support.paths import CONTRACTS, PROJECT_ROOT
 TS = load_module_utils("tailscale")
 
 
-MOD = load_module("tailscale_up", ("tailscale",))
+MOD = load_module_utils("tailscale_runners")
+MODULE = load_module("tailscale_up")
 STATUS = json.loads((CONTRACTS / "tailscale" / "status.json").read_text())
 STATUS["Self"]["KeyExpiry"] = "2999-01-01T00:00:00Z"  # the contract's fixed date, read against today's clock
 PREFS = {"ControlURL": "https://hs.example.com", "RouteAll": False, "CorpDNS": False, "RunSSH": False, "WantRunning": True,
@@ -95,7 +96,7 @@ def test_the_role_passes_every_option_the_module_manages():
     role = PROJECT_ROOT / "roles" / "tailscale"
     tasks = yaml.safe_load((role / "tasks" / "join.yml").read_text())
     call = next(task["infra.k3s.tailscale_up"] for task in tasks[0]["block"] if "infra.k3s.tailscale_up" in task)
-    options = set(yaml.safe_load(MOD.DOCUMENTATION)["options"])
+    options = set(yaml.safe_load(MODULE.DOCUMENTATION)["options"])
     managed = {param for param, unused_field, unused_flag, unused_default, unused_settable in TS.MANAGED}
     assert managed <= set(call), sorted(managed - set(call))
     assert options - {"binary", "socket"} == set(call)
