@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - reported by require_kubernetes()
     kubernetes = None
     ApiException = None
 
+
 class VeleroAPI(object):
     """velero.io/v1 objects of one namespace (and the few core objects the modules touch)."""
 

@@ -28,7 +28,7 @@ def test_waiter_returns_when_done():
     clock = Clock()
     states = iter(["New", "InProgress", "InProgress", "Completed"])
     waiter = waiting.Waiter(lambda: {"phase": next(states)}, lambda obj: obj["phase"] == "Completed", timeout=60, sleep=5,
-                        clock=clock, sleeper=clock.sleep)
+                            clock=clock, sleeper=clock.sleep)
     assert waiter.wait("backup") == {"phase": "Completed"}
     assert waiter.polls == 4 and clock.sleeps == [5, 5, 5]
 
@@ -36,7 +36,7 @@ def test_waiter_returns_when_done():
 def test_waiter_times_out_with_last_object():
     clock = Clock()
     waiter = waiting.Waiter(lambda: {"phase": "InProgress", "n": len(clock.sleeps)}, lambda obj: False, timeout=12, sleep=5,
-                        describe=lambda obj: "phase %s" % obj["phase"], clock=clock, sleeper=clock.sleep)
+                            describe=lambda obj: "phase %s" % obj["phase"], clock=clock, sleeper=clock.sleep)
     with pytest.raises(waiting.WaitTimeout) as info:
         waiter.wait("Backup velero/b to finish")
     assert clock.sleeps == [5, 5, 2]  # never sleeps past the deadline
