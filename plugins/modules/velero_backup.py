@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - infra.k3s.kubernetes
+  - infra.k3s.velero
   - infra.k3s.velero_backup_options
   - infra.k3s.kubernetes.wait
 attributes:
@@ -47,11 +48,6 @@ options:
       - Name of the backup.
     type: str
     required: true
-  namespace:
-    description:
-      - Namespace Velero is installed in, where its objects live.
-    type: str
-    default: velero
   state:
     description:
       - V(present) creates the backup unless it exists, V(absent) deletes it and its data (nothing to do when it does not exist).

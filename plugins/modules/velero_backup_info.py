@@ -21,6 +21,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - infra.k3s.kubernetes
+  - infra.k3s.velero
 attributes:
   check_mode:
     support: full
@@ -35,11 +36,6 @@ attributes:
     membership:
       - infra.k3s.velero
 options:
-  namespace:
-    description:
-      - Namespace Velero is installed in, where its objects live.
-    type: str
-    default: velero
   name:
     description:
       - Only the backup of this name.

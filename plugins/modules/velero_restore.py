@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - infra.k3s.kubernetes
+  - infra.k3s.velero
   - infra.k3s.kubernetes.wait
 attributes:
   check_mode:
@@ -55,11 +56,6 @@ options:
     description:
       - Name of the restore. If not set, C(<backup>-<YYYYMMDDHHMMSS>) (UTC).
     type: str
-  namespace:
-    description:
-      - Namespace Velero is installed in, where its objects live.
-    type: str
-    default: velero
   backup_name:
     description:
       - The backup to restore. Exactly one of O(backup_name) and O(schedule_name) is required.

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - infra.k3s.kubernetes
+  - infra.k3s.velero
   - infra.k3s.velero_backup_options
 attributes:
   check_mode:
@@ -46,11 +47,6 @@ options:
       - Name of the schedule.
     type: str
     required: true
-  namespace:
-    description:
-      - Namespace Velero is installed in, where its objects live.
-    type: str
-    default: velero
   state:
     description:
       - V(present) creates or updates the schedule, V(absent) deletes it (its backups are kept).

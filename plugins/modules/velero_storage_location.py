@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - infra.k3s.kubernetes
+  - infra.k3s.velero
   - infra.k3s.kubernetes.wait
 attributes:
   check_mode:
@@ -48,11 +49,6 @@ options:
       - Name of the location. Velero's default location is called V(default).
     type: str
     required: true
-  namespace:
-    description:
-      - Namespace Velero is installed in, where its objects live.
-    type: str
-    default: velero
   state:
     description:
       - V(present) creates or updates the location, V(absent) deletes it (the data in the bucket stays).
