@@ -328,6 +328,15 @@ def test_invalid_input_is_rejected_before_any_request(play, server):
     assert server.requests() == []
 
 
+def test_invalid_zone_fails_cleanly_before_any_request(play, server):
+    # The zone is normalised before anything else; its InvalidInput once escaped run_dns as a module traceback.
+    proc, results = play({"zone": "bad zone!", "name": "www", "type": "A", "values": ["192.0.2.1"]})
+    assert results[0].get("failed"), results
+    assert results[0]["msg"].startswith("Invalid input, nothing was sent to Cloudflare: zone 'bad zone!'"), results
+    assert "module_stderr" not in results[0]
+    assert server.requests() == []
+
+
 def test_more_changes_than_one_batch_allows_fail_before_any_write(play, server):
     """Issue 16, item 4: refused, not split (split batches would not be one transaction)."""
     bulk = {"zone": ZONE, "name": "bulk", "type": "A", "values": ["192.0.2.%d" % n for n in range(1, 202)]}
