@@ -59,9 +59,9 @@ sanity:
 
 # Two workers (this project's machines have 2 cores), a test file to one worker: files keep their
 # module-scoped servers, their order and their fixed names (network namespaces, a podman network).
-# tests/conftest.py hands out the longest files first.
+# tests/conftest.py hands out the longest files first. tests/standins/*/tests/ test the stand-ins.
 pytest:
-	pytest -n 2 --dist loadfile tests/unit tests/integration
+	pytest -n 2 --dist loadfile tests/unit tests/integration tests/standins
 
 # Scenarios side by side in MOLECULE_LANES lanes (default 2), see tests/bin/molecule.sh.
 molecule: collection

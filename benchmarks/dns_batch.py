@@ -1,7 +1,7 @@
 """Benchmark infra.k3s.cloudflare_dns: one batched task versus one task per record.
 
 Applies 200 A records across 50 names (4 values each) to the Cloudflare API test server
-(tests/support/cloudflare_api.py, real HTTP on 127.0.0.1), through ansible-playbook:
+(tests/standins/cloudflare/, real HTTP on 127.0.0.1), through ansible-playbook:
 
   batched     one cloudflare_dns task with `records:` (50 record sets)
   per record  one cloudflare_dns call per record (a loop of 200 items, exclusive: false)
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from support.cloudflare_api import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
 
 ZONE = "example.com"
 

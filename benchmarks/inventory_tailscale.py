@@ -1,7 +1,7 @@
 """Benchmark the inventory plugin infra.k3s.tailscale on a 5,000-device tailnet.
 
 Serves a generated tailnet from the Tailscale API stand-in of the unit tests
-(tests/unit/plugins/inventory/tailscale_fakes.py, real HTTP on 127.0.0.1) and times
+(tests/standins/tailscale/api_fake.py, real HTTP on 127.0.0.1) and times
 `ansible-inventory --list` (the venv's) on:
 
   static   a YAML inventory of the same hosts, groups and hostvars (the baseline)
@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "unit" / "plugins" / "inventory"))
-from tailscale_fakes import API_KEY, FakeTailscaleAPI, api_device  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+from standins.tailscale.api_fake import API_KEY, FakeTailscaleAPI, api_device  # noqa: E402
 
 TAG_GROUPS = {"k3s_masters": ["tag:k3s-master"], "k3s_workers": ["tag:k3s-worker"]}
 

@@ -35,9 +35,9 @@ def pytest_configure(config):  # pylint: disable=unused-argument
 # in collection order when it is free. The longest files (about 2 minutes down to 30 s on a 2-core
 # machine, measured with --durations) go first, so that the workers finish together instead of
 # one running the longest file alone at the end. Order within a file is kept.
-LONGEST_FIRST = ("test_dr_playbooks.py", "test_velero_modules.py", "test_cloudflare_dns.py", "test_tailnet_node.py",
+LONGEST_FIRST = ("test_dr_playbooks.py", "test_velero_modules.py", "test_cloudflare_dns.py", "test_tailscale_node.py",
                  "test_r2_bucket.py", "test_node_agent.py", "test_k3s_standin.py", "test_collection.py",
-                 "test_k3s_inputs.py", "test_velero_standin.py", "test_tailnet_control.py")
+                 "test_k3s_inputs.py", "test_velero_standin.py", "test_tailscale_control.py", "test_tailscale_up_tailnet.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -17,7 +17,7 @@ need_root() {
   fi
 }
 
-# gpg and dpkg-dev build the stand-in tailscale packages' signed apt repository (tests/lab/tailnet/).
+# gpg and dpkg-dev build the stand-in tailscale packages' signed apt repository (tests/standins/tailscale/).
 APT_PACKAGES=(podman runc debootstrap uidmap iptables iproute2 openssh-client python3-venv git bc shellcheck gpg gpgv dpkg-dev)
 
 system() {

@@ -1,5 +1,5 @@
 """infra.k3s.cloudflare_dns / cloudflare_dns_info and playbooks/dns.yml, run by ansible-playbook
-against the Cloudflare API test server (tests/support/cloudflare_api.py) on loopback.
+against the Cloudflare API stand-in (tests/standins/cloudflare/) on loopback.
 
 Set CLOUDFLARE_SDK4_PYTHON to a Python that has cloudflare 4.x installed to run the core
 scenarios with the SDK 4 call shapes too (the modules only need the SDK there, not Ansible).
@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for support.cloudflare_api
-from support.cloudflare_api import ALL_PERMISSIONS, DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # tests/, for standins.cloudflare
+from standins.cloudflare import ALL_PERMISSIONS, DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
 
 FIXTURES = HERE / "cloudflare"
 ZONE = "example.com"

@@ -23,7 +23,7 @@ from kubernetes.client.rest import ApiException
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
-from support.cloudflare_api import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
 from support.k3s_standin import apiserver  # noqa: E402
 from support.paths import VENV_BIN  # noqa: E402
 from support.velero_standin import controller, s3  # noqa: E402

@@ -2,99 +2,30 @@
 
 The server checks signatures (moto's IAM auth is switched on once an IAM user with S3 rights and its
 access key exist), so wrong keys are refused the way R2 refuses them: InvalidAccessKeyId /
-SignatureDoesNotMatch. The module talks to it through tests/support/r2_strict.py, which refuses the
-lifecycle requests R2 refuses (flexible-checksum headers, no Content-MD5, DeleteBucketLifecycle).
+SignatureDoesNotMatch. The module talks to it through the R2 stand-in's strict layer (tests/standins/r2/),
+which refuses the lifecycle requests R2 refuses (flexible-checksum headers, no Content-MD5, DeleteBucketLifecycle).
 """
 from __future__ import annotations
 
 import json
 import secrets
 import sys
-import urllib.request
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
-from support.r2_strict import StrictR2  # noqa: E402
+from standins.r2 import R2  # noqa: E402
 
 MODULE = "infra.k3s.r2_bucket"
 CLEAN_ENV = {"R2_ACCESS_KEY_ID": "", "R2_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
              "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_PROFILE": ""}
 
 
-def _start_moto():
-    """A ThreadedMotoServer on 127.0.0.1 (tests/support/velero_standin/s3.py when present)."""
-    try:
-        from support.velero_standin.s3 import start_s3_server  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        start_s3_server = None
-    if start_s3_server is not None:
-        try:
-            server = start_s3_server()
-            url = getattr(server, "url", None) or getattr(server, "endpoint_url", None)
-            if url:
-                return server, url.rstrip("/")
-            server.stop()
-        except Exception:  # pylint: disable=broad-except  # fall back to our own server
-            pass
-    from moto.server import ThreadedMotoServer  # pylint: disable=import-outside-toplevel
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, "http://%s:%s" % (host, port)
-
-
-def _set_auth(url, count):
-    """moto's switch for IAM authentication: requests after the next `count` ones are checked."""
-    req = urllib.request.Request(url + "/moto-api/reset-auth", data=str(count).encode(), method="POST",
-                                 headers={"Content-Type": "text/plain"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # nosec - loopback test server
-        return json.loads(resp.read())
-
-
-class S3(object):
-    """The moto server, the keys the module uses, and a boto3 client to look at the result."""
-
-    def __init__(self):
-        self.server, self.url = _start_moto()
-        iam = boto3.client("iam", endpoint_url=self.url, region_name="us-east-1",
-                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-        user = "r2-bucket-test-" + secrets.token_hex(4)  # moto's backends are per process: a name of our own
-        iam.create_user(UserName=user)
-        iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-        self.key_id, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
-        self.previous = _set_auth(self.url, 0).get("PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT", "inf")
-        self.client = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                                   aws_access_key_id=self.key_id, aws_secret_access_key=self.secret,
-                                   config=Config(s3={"addressing_style": "path"}))
-        self.strict = StrictR2(self.url).start()  # what the module talks to: R2's refusals in front of moto
-
-    def stop(self):
-        self.strict.stop()
-        _set_auth(self.url, self.previous)
-        self.server.stop()
-
-    def buckets(self):
-        return sorted(b["Name"] for b in self.client.list_buckets().get("Buckets", []))
-
-    def rules(self, bucket):
-        try:
-            return self.client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-        except self.client.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
-                return []
-            raise
-
-
 @pytest.fixture(scope="module")
 def s3():
-    store = S3()
+    store = R2()  # moto checking signatures, with R2's refusals in front (tests/standins/r2/server.py)
     yield store
     store.stop()
 
@@ -210,21 +141,6 @@ def test_create_idempotent_lifecycle_changes(play, s3):
     for method, headers in writes:
         assert "content-md5" in headers, headers
         assert not [h for h in headers if h.startswith("x-amz-checksum-") or h == "x-amz-sdk-checksum-algorithm"], headers
-
-
-def test_strict_layer_refuses_what_r2_refuses(s3):
-    """The stand-in itself: botocore's default lifecycle write and DeleteBucketLifecycle are refused as R2 does."""
-    client = boto3.client("s3", endpoint_url=s3.strict.url, region_name="us-east-1", aws_access_key_id=s3.key_id,
-                          aws_secret_access_key=s3.secret, config=Config(s3={"addressing_style": "path"}))
-    s3.client.create_bucket(Bucket="r2test-strict")
-    rules = {"Rules": [{"ID": "a", "Filter": {"Prefix": ""}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]}
-    with pytest.raises(client.exceptions.ClientError) as put:
-        client.put_bucket_lifecycle_configuration(Bucket="r2test-strict", LifecycleConfiguration=rules)
-    assert put.value.response["Error"]["Code"] == "NotImplemented" and "x-amz-" in put.value.response["Error"]["Message"]
-    with pytest.raises(client.exceptions.ClientError) as delete:
-        client.delete_bucket_lifecycle(Bucket="r2test-strict")
-    assert delete.value.response["Error"]["Code"] == "NotImplemented"
-    assert client.list_objects_v2(Bucket="r2test-strict")["KeyCount"] == 0  # everything else passes, signed
 
 
 @pytest.mark.parametrize("velero_prefix,rule,refused", [

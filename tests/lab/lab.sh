@@ -10,19 +10,19 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/tests/lab/containers.conf}
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$root/.collections}
 export ANSIBLE_PIPELINING=1 ANSIBLE_NOCOLOR=1 ANSIBLE_PYTHON_INTERPRETER=auto_silent
 # The inventory plugin's credentials: a test API key of the stand-in control service.
-TAILSCALE_API_KEY=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_keys"][0])' "$root/tests/lab/tailnet/lab-tailnet.json")
+TAILSCALE_API_KEY=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_keys"][0])' "$root/tests/lab/tailnet.json")
 export TAILSCALE_API_KEY
 inventory=$root/tests/lab/inventory
 state=$root/.lab
 network=infra-k3s-lab
 subnet=10.213.42.0/24
-# The stand-in tailnet (tests/lab/tailnet/) listens on the network's gateway.
-tailnet_dir=$root/tests/lab/tailnet
+# The stand-in tailnet (tests/standins/tailscale/) listens on the network's gateway.
+tailnet_dir=$root/tests/standins/tailscale
 tailnet_state=$state/tailnet
 tailnet_url=http://10.213.42.1:8488
-tailnet_config=$tailnet_dir/lab-tailnet.json
-# The disaster-recovery stand-ins (tests/lab/dr/services.py) on the gateway too: moto S3 in place of
-# R2 and the Cloudflare API test server, where the lab inventory points (node_agent_s3_url,
+tailnet_config=$root/tests/lab/tailnet.json
+# The disaster-recovery stand-ins (started by tests/lab/dr/services.py) on the gateway too: moto S3 in
+# place of R2 (tests/standins/r2/) and the Cloudflare API stand-in (tests/standins/cloudflare/), where the lab inventory points (node_agent_s3_url,
 # dns_cloudflare_base_url), and the stand-in Velero controller against the cluster's API.
 dr_dir=$root/tests/lab/dr
 dr_state=$state/dr

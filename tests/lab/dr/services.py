@@ -12,8 +12,9 @@ Each service runs in its own session with DIR/NAME.pid, DIR/NAME.log (stderr) an
 (stdout); run this with the virtualenv's Python (moto, boto3 and kubernetes are needed).
 `start` prints `NAME: started (pid N)` or, when the same service already runs with the same
 arguments, `NAME: already running (pid N)` (so a play can report a change only for the first).
-  s3          moto's S3 server (`python -m moto.server`), then the bucket made (moto takes any key)
-  cloudflare  tests/lab/dr/cloudflare_server.py: the Cloudflare API test server with the zone
+  s3          the R2 stand-in's moto S3 server (`python -m standins.r2`, run from tests/), then the bucket made
+              (moto takes any key)
+  cloudflare  `python -m standins.cloudflare`, run from tests/: the Cloudflare API stand-in with the zone
   velero      `python -m support.velero_standin --kubeconfig PATH`, run from tests/
 `list-bucket` prints the bucket's keys as a JSON list (any key pair: moto does not check them).
 """
@@ -57,7 +58,7 @@ def command_for(args):
             except Exception:  # pylint: disable=broad-except
                 return False
             return True
-        return [sys.executable, "-m", "moto.server", "-H", host, "-p", port], str(TESTS), ready
+        return [sys.executable, "-m", "standins.r2", "--listen", args.listen], str(TESTS), ready
     if args.name == "cloudflare":
         host, _sep, port = args.listen.rpartition(":")
         url = "http://%s:%s/client/v4/zones" % (host, port)
@@ -70,7 +71,7 @@ def command_for(args):
             except OSError:
                 return False
             return True
-        argv = [sys.executable, str(HERE / "cloudflare_server.py"), "--listen", args.listen, "--token-file", args.token_file]
+        argv = [sys.executable, "-m", "standins.cloudflare", "--listen", args.listen, "--token-file", args.token_file]
         for zone in args.zone:
             argv += ["--zone", zone]
         return argv, str(TESTS), ready

@@ -1,7 +1,7 @@
 """Tests of the inventory plugin infra.k3s.tailscale (plugins/inventory/tailscale.py).
 
 The plugin is loaded by ansible-core's plugin loader from the working tree and parses real
-configuration files; the API backend talks HTTP to tailscale_fakes.FakeTailscaleAPI on 127.0.0.1,
+configuration files; the API backend talks HTTP to standins.tailscale.api_fake.FakeTailscaleAPI on 127.0.0.1,
 serving the shared contract data or generated devices; the local backend runs a fake `tailscale`
 executable that prints the contract status.json.
 """
@@ -19,7 +19,7 @@ import yaml
 
 from ansible.errors import AnsibleError, AnsibleParserError
 
-from tailscale_fakes import API_KEY, OAUTH_ID, OAUTH_SECRET, api_device, fake_cli
+from standins.tailscale.api_fake import API_KEY, OAUTH_ID, OAUTH_SECRET, api_device, fake_cli
 
 SECRETS = (API_KEY, OAUTH_SECRET, "s3cr3t")
 

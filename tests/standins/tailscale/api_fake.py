@@ -1,5 +1,12 @@
-"""Stand-ins for Tailscale in the inventory plugin tests (and the benchmark): the API v2 device
-list and OAuth token endpoints on 127.0.0.1, and a fake `tailscale` CLI."""
+"""Tailscale's API v2 in-process, for the inventory plugin's unit tests (and its benchmark): the device list
+and OAuth token endpoints on 127.0.0.1 with fault knobs (failures, token expiry and revocation, a server that
+echoes credentials), and a `tailscale` executable that prints a given status.
+
+control.py serves the same two endpoints (paths and answers of Tailscale's API reference,
+https://tailscale.com/api#tag/devices/GET/tailnet/{tailnet}/devices, devices shaped like
+../shared/contracts/tailscale/api-v2-devices.json; see README.md) for processes and the lab; this one runs
+in the test's own process, so a test sets each answer and reads each request.
+"""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,4 @@
-"""The lab's stand-in tailnet control service (tests/lab/tailnet/control.py, PROTOCOL.md next to it).
+"""The stand-in tailnet control service (tests/standins/tailscale/control.py, README.md next to it).
 
 Each test starts control.py as a subprocess on 127.0.0.1 with an ephemeral port and talks HTTP to it.
 """
@@ -22,11 +22,9 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for support.paths
-from support.paths import CONTRACTS  # noqa: E402  pylint: disable=wrong-import-position
+from support.paths import CONTRACTS
 
-LAB = HERE.parent / "lab" / "tailnet"
+LAB = Path(__file__).resolve().parents[1]  # tests/standins/tailscale
 CONTROL = LAB / "control.py"
 SERVICES = LAB / "services.sh"
 CONTRACT = CONTRACTS / "tailscale"

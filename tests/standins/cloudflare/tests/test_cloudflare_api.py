@@ -1,4 +1,4 @@
-"""The Cloudflare API test server (tests/support/cloudflare_api.py) is strict where Cloudflare's schema is.
+"""The Cloudflare API stand-in (tests/standins/cloudflare/api.py) is strict where Cloudflare's schema is.
 
 Each behaviour is checked with plain HTTP requests (httpx), the shapes the schema allows and the ones it
 does not; the schema is cloudflare-python's generated types (src/cloudflare/types/dns/, cited beside
@@ -6,14 +6,10 @@ each behaviour in the server).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.cloudflare_api
-from support.cloudflare_api import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer
 
 ZONE = "example.com"
 AUTH = {"Authorization": "Bearer " + DEFAULT_TOKEN}

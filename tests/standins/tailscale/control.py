@@ -1,4 +1,4 @@
-"""The lab's stand-in for Tailscale's control plane (see PROTOCOL.md next to this file).
+"""The lab's stand-in for Tailscale's control plane (see README.md next to this file).
 
 Stdlib only: it runs on the test host with the system python3 as well as the project's venv.
 Never logs headers or bodies: auth keys, API keys, client secrets and tokens stay out of the log.

@@ -1,9 +1,8 @@
-#!/usr/bin/env python
-"""The Cloudflare API test server (tests/support/cloudflare_api.py) as a process, for the lab and Molecule.
+"""The Cloudflare API stand-in (api.py next to this file) as a process, for the lab and Molecule.
 
-    cloudflare_server.py --listen ADDR:PORT --zone ZONE [--zone ZONE2] --token-file FILE
+    python -m standins.cloudflare --listen ADDR:PORT --zone ZONE [--zone ZONE2] --token-file FILE   (from tests/)
 
-tests/support/cloudflare_api.CloudflareAPIServer serves on 127.0.0.1 and a random port, in a thread
+standins.cloudflare.api.CloudflareAPIServer serves on 127.0.0.1 and a random port, in a thread
 of the test's own process; this binds the same server to ADDR:PORT, creates the zones, accepts the
 token read from FILE (all permissions, every zone; never passed as an argument), prints
 `ready http://ADDR:PORT/client/v4` on stdout, and serves until SIGTERM/SIGINT.
@@ -17,8 +16,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for support.*
-from support.cloudflare_api import ALL_PERMISSIONS, API_PREFIX, CloudflareAPIServer, _Handler  # noqa: E402
+from .api import ALL_PERMISSIONS, API_PREFIX, CloudflareAPIServer, _Handler
 
 
 class BoundCloudflareAPIServer(CloudflareAPIServer):

@@ -56,6 +56,7 @@ class StrictR2:
     upstream: str
     url: str = ""
     seen: list = field(default_factory=list)
+    listen: tuple = ("127.0.0.1", 0)  # (address, port); port 0: a free one
     _server: http.server.ThreadingHTTPServer | None = None
 
     def start(self) -> "StrictR2":
@@ -108,10 +109,10 @@ class StrictR2:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer(self.listen, Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d" % self._server.server_address[1]
+        self.url = "http://%s:%d" % self._server.server_address[:2]
         return self
 
     def stop(self) -> None:

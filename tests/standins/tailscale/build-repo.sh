@@ -17,7 +17,7 @@ suites=(bookworm trixie)
 arch=amd64
 export SOURCE_DATE_EPOCH=1735689600 # 2025-01-01, for reproducible .debs
 
-stamp=$(cat "$here/standin/tailscaled.py" "$here/standin/tailscale.py" "$0" | sha256sum | cut -d' ' -f1)
+stamp=$(cat "$here/tailscaled.py" "$here/tailscale.py" "$0" | sha256sum | cut -d' ' -f1)
 stamp="$stamp $repo_url"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   echo "build-repo: $out is up to date"
@@ -38,10 +38,10 @@ build_deb() {
     "$root/usr/share/doc/tailscale"
   sed -e '1s|^#!.*|#!/usr/bin/python3|' -e "s/^VERSION = .*/VERSION = \"$version\"  # stamped by build-repo.sh/" \
     -e "s/^COMMIT = .*/COMMIT = \"$commit\"  # stamped by build-repo.sh/" \
-    "$here/standin/tailscaled.py" >"$root/usr/sbin/tailscaled"
+    "$here/tailscaled.py" >"$root/usr/sbin/tailscaled"
   sed -e '1s|^#!.*|#!/usr/bin/python3|' -e "s/^VERSION = .*/VERSION = \"$version\"  # stamped by build-repo.sh/" \
     -e "s/^COMMIT = .*/COMMIT = \"$commit\"  # stamped by build-repo.sh/" \
-    "$here/standin/tailscale.py" >"$root/usr/bin/tailscale"
+    "$here/tailscale.py" >"$root/usr/bin/tailscale"
   # The sources say #!/usr/bin/env python (ansible-test's rule); Debian has only python3.
   chmod 0755 "$root/usr/sbin/tailscaled" "$root/usr/bin/tailscale"
 

@@ -7,8 +7,8 @@
 # The auth key stays in FILE: it is passed as --auth-key=file:FILE, never as an argument.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-daemon=$here/standin/tailscaled.py
-cli=$here/standin/tailscale.py
+daemon=$here/tailscaled.py
+cli=$here/tailscale.py
 
 usage() {
   sed -n '4,6p' "$0" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Lab stand-in for Tailscale's node daemon, tailscaled (test code; never shipped).
 
-It logs in to the lab's control service (tests/lab/tailnet/control.py, see PROTOCOL.md),
+It logs in to the lab's control service (control.py next to this file, see README.md),
 polls the peer map every 2 s and mirrors it onto a VXLAN device (the "tun"), and serves
 the CLI (tailscale.py) over HTTP on a unix socket. Python 3 standard library only.
 """
