@@ -170,4 +170,3 @@ def ts_env(sock, *args, env=None, prefix=()):
     base.update(env or {})
     return run(*prefix, PYTHON, str(STANDIN / "tailscale.py"), f"--socket={sock}", *args, check=False, env=base,
                stdin=subprocess.DEVNULL)
-

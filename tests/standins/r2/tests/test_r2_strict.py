@@ -28,5 +28,3 @@ def test_strict_layer_refuses_what_r2_refuses(s3):
         client.delete_bucket_lifecycle(Bucket="r2test-strict")
     assert delete.value.response["Error"]["Code"] == "NotImplemented"
     assert client.list_objects_v2(Bucket="r2test-strict")["KeyCount"] == 0  # everything else passes, signed
-
-

@@ -27,7 +27,6 @@ from support.paths import CONTRACTS, PROJECT_ROOT
 CONTRACT = CONTRACTS / "tailscale" / "status.json"
 
 
-
 # -- fast tests: no daemon -------------------------------------------------------------
 @pytest.mark.parametrize("text, seconds", [
     ("0", 0), ("30s", 30), ("2m", 120), ("1m30s", 90), ("1.5h", 5400), ("500ms", 0.5), ("-2s", -2), ("1h2m3s", 3723)])
