@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: infra.k3s maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The disaster-recovery decisions, from objects as the Kubernetes API returns them (plain dicts).
+
+- ``node_volumes``: the volumes pinned to a node. rancher/local-path-provisioner ``provisioner.go``
+  Provision() pins each volume it makes with nodeAffinity ``kubernetes.io/hostname In [<node>]`` and a
+  hostPath (volumeType local: a local) path on that node.
+- ``failover_plan``: what a failed node had - the claims of its volumes (their PV pinned to it, or the
+  scheduler's ``volume.kubernetes.io/selected-node`` annotation naming it), the pods using them and every
+  other non-DaemonSet pod bound to it, the Deployments (through the pods' controlling ReplicaSet) and
+  StatefulSets owning the pods that use the volumes, and the objects a backup must hold to bring them back.
+- ``pick_backup``: the newest backup in the given phases that takes every (or any) one of a set of
+  objects, by its namespaces and label selectors (module_utils/label_selector.py), with the reason each
+  newer one was passed over. A pod brings its claims into a backup and a claim its volume, whatever their
+  labels (vmware-tanzu/velero ``pkg/backup/actions/pod_action.go`` and ``backup_pv_action.go``), so the
+  objects to cover are the pods and their workloads.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.infra.k3s.plugins.module_utils.label_selector import backup_selectors, backup_takes
+
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+
+
+def _meta(obj):
+    return (obj or {}).get("metadata") or {}
+
+
+def _items(listing):
+    """A k8s_info result ({resources: [...]}), a List object ({items: [...]}) or a list, as a list."""
+    if listing is None:
+        return []
+    if isinstance(listing, dict):
+        if "resources" in listing:
+            return list(listing.get("resources") or [])
+        return list(listing.get("items") or [])
+    return list(listing)
+
+
+def pv_nodes(pv):
+    """The nodes a PV's required node affinity pins it to by hostname (kubernetes.io/hostname In [...])."""
+    spec = (pv or {}).get("spec") or {}
+    required = (spec.get("nodeAffinity") or {}).get("required") or {}
+    nodes = []
+    for term in required.get("nodeSelectorTerms") or []:
+        for expr in (term or {}).get("matchExpressions") or []:
+            if expr.get("key") == HOSTNAME_LABEL and expr.get("operator") == "In":
+                nodes.extend(str(value) for value in expr.get("values") or [])
+    return nodes
+
+
+def node_volumes(pvs, node):
+    """The PVs pinned to the node that have a path on it: [{pv, path, type, phase, claim}]."""
+    out = []
+    for pv in _items(pvs):
+        if node not in pv_nodes(pv):
+            continue
+        spec = pv.get("spec") or {}
+        source = spec.get("hostPath") or spec.get("local") or {}
+        if "path" not in source:
+            continue
+        claim = spec.get("claimRef") or {}
+        name = _meta(pv).get("name")
+        out.append({"pv": name, "path": source["path"], "type": source.get("type") or "",
+                    "phase": (pv.get("status") or {}).get("phase") or "",
+                    "claim": ("%s/%s" % (claim.get("namespace"), claim["name"])) if claim.get("name")
+                    else "PV %s (unclaimed)" % name})
+    return out
+
+
+def _unique(items):
+    out = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _ref(obj, kind):
+    meta = _meta(obj)
+    return {"kind": kind, "namespace": meta.get("namespace"), "name": meta.get("name"), "labels": dict(meta.get("labels") or {})}
+
+
+def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deployments=None, statefulsets=None):
+    """What fails over with a node: claims, pods, workloads, what to delete and what a backup must cover."""
+    source_pvs = [_meta(pv).get("name") for pv in _items(pvs) if node in pv_nodes(pv)]
+    claims = []
+    for pvc in _items(pvcs):
+        meta = _meta(pvc)
+        volume = ((pvc.get("spec") or {}).get("volumeName")) or ""
+        if (meta.get("annotations") or {}).get(SELECTED_NODE) == node or (volume and volume in source_pvs):
+            claims.append({"namespace": meta.get("namespace"), "name": meta.get("name"), "volume": volume})
+    claim_keys = ["%s/%s" % (c["namespace"], c["name"]) for c in claims]
+
+    affected_pods = []
+    for pod in _items(pods):
+        meta = _meta(pod)
+        spec = pod.get("spec") or {}
+        used = ["%s/%s" % (meta.get("namespace"), (vol.get("persistentVolumeClaim") or {}).get("claimName"))
+                for vol in spec.get("volumes") or [] if vol.get("persistentVolumeClaim")]
+        owners = list(meta.get("ownerReferences") or [])
+        uses = any(key in claim_keys for key in used)
+        # Pods stuck on the node, except a DaemonSet's (its DaemonSet puts them back on the node anyway).
+        if uses or (spec.get("nodeName") == node and "DaemonSet" not in [o.get("kind") for o in owners]):
+            affected_pods.append({"namespace": meta.get("namespace"), "name": meta.get("name"), "uses_volume": uses,
+                                  "labels": dict(meta.get("labels") or {}), "owners": owners})
+
+    rs_by_key = {(_meta(rs).get("namespace"), _meta(rs).get("name")): rs for rs in _items(replicasets)}
+    workloads = []
+    for pod in affected_pods:
+        if not pod["uses_volume"]:
+            continue
+        for owner in pod["owners"]:
+            if not owner.get("controller"):
+                continue
+            if owner.get("kind") == "StatefulSet":
+                workloads.append({"kind": "StatefulSet", "namespace": pod["namespace"], "name": owner.get("name")})
+            elif owner.get("kind") == "ReplicaSet":
+                rs = rs_by_key.get((pod["namespace"], owner.get("name"))) or {}
+                for rs_owner in _meta(rs).get("ownerReferences") or []:
+                    if rs_owner.get("kind") == "Deployment":
+                        workloads.append({"kind": "Deployment", "namespace": pod["namespace"], "name": rs_owner.get("name")})
+    workloads = _unique(workloads)
+
+    owned_rs = []
+    for rs in _items(replicasets):
+        meta = _meta(rs)
+        for owner in meta.get("ownerReferences") or []:
+            if owner.get("kind") == "Deployment" and {"kind": "Deployment", "namespace": meta.get("namespace"),
+                                                       "name": owner.get("name")} in workloads:
+                owned_rs.append({"namespace": meta.get("namespace"), "name": meta.get("name")})
+
+    def obj(api_version, kind, namespace, name):
+        metadata = {"name": name} if namespace is None else {"namespace": namespace, "name": name}
+        return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+    # Workloads first (no controller recreates the pods), then their replica sets, then the pods.
+    delete_objects = ([obj("apps/v1", w["kind"], w["namespace"], w["name"]) for w in workloads]
+                      + [obj("apps/v1", "ReplicaSet", r["namespace"], r["name"]) for r in owned_rs]
+                      + [obj("v1", "Pod", p["namespace"], p["name"]) for p in affected_pods])
+    volume_objects = ([obj("v1", "PersistentVolumeClaim", c["namespace"], c["name"]) for c in claims]
+                      + [obj("v1", "PersistentVolume", None, v) for v in _unique([c["volume"] for c in claims if c["volume"]])])
+
+    # What the backup must hold: the pods using the volumes and their workloads (as they are labelled now).
+    live = {}
+    for kind, listing in (("Deployment", deployments), ("StatefulSet", statefulsets)):
+        for item in _items(listing):
+            live[(kind, _meta(item).get("namespace"), _meta(item).get("name"))] = item
+    cover = [{"kind": "Pod", "namespace": p["namespace"], "name": p["name"], "labels": p["labels"]}
+             for p in affected_pods if p["uses_volume"]]
+    for workload in workloads:
+        found = live.get((workload["kind"], workload["namespace"], workload["name"]))
+        if found is not None:
+            cover.append(_ref(found, workload["kind"]))
+
+    return {
+        "volumes": source_pvs,
+        "claims": claims,
+        "claim_keys": claim_keys,
+        "namespaces": sorted(set(c["namespace"] for c in claims)),
+        "pods": [dict((k, v) for k, v in p.items() if k != "owners") for p in affected_pods],
+        "workloads": workloads,
+        "replicasets": owned_rs,
+        "delete_objects": delete_objects,
+        "volume_objects": volume_objects,
+        "cover": cover,
+    }
+
+
+def _start(backup):
+    return ((backup or {}).get("status") or {}).get("startTimestamp") or ""
+
+
+def _describe(obj):
+    if obj.get("name"):
+        return "%s %s/%s" % (obj.get("kind") or "object", obj.get("namespace"), obj["name"])
+    labels = ",".join("%s=%s" % item for item in sorted((obj.get("labels") or {}).items()))
+    return "an object in %s labelled %s" % (obj.get("namespace"), labels or "nothing")
+
+
+def why_not(backup, objects, mode="all"):
+    """Why a backup does not take the objects (every one in mode all, at least one in mode any), or ''."""
+    spec = (backup or {}).get("spec") or {}
+    missing = [o for o in objects if not backup_takes(spec, o.get("namespace"), o.get("labels"))]
+    if not objects or (mode == "all" and not missing) or (mode == "any" and len(missing) < len(objects)):
+        return ""
+    namespaces = sorted(set(o.get("namespace") for o in missing
+                            if not backup_takes({"includedNamespaces": spec.get("includedNamespaces"),
+                                                 "excludedNamespaces": spec.get("excludedNamespaces")},
+                                                o.get("namespace"), None)))
+    if namespaces:
+        return "does not include namespace %s" % ", ".join(namespaces)
+    selectors = backup_selectors(spec)
+    field = "orLabelSelectors" if spec.get("orLabelSelectors") else "labelSelector"
+    return "its %s %s select%s none of %s" % (field, selectors if len(selectors) > 1 else selectors[0],
+                                               "" if len(selectors) > 1 else "s",
+                                               ", ".join(_describe(o) for o in missing))
+
+
+def pick_backup(backups, objects, name=None, phases=("Completed",), mode="all"):
+    """The newest backup (status.startTimestamp, then name) in phases that takes the objects.
+
+    Returns {name, start_timestamp, phase, checked: [{name, phase, reason}]}: name '' when none does;
+    checked lists every backup considered, newest first, with why it was passed over ('' for the pick).
+    """
+    if mode not in ("all", "any"):
+        raise ValueError("mode is all or any, got %r" % (mode,))
+    candidates = [b for b in _items(backups) if name in (None, "") or _meta(b).get("name") == name]
+    candidates.sort(key=lambda b: (_start(b), _meta(b).get("name") or ""), reverse=True)
+    checked = []
+    chosen = None
+    for backup in candidates:
+        phase = (backup.get("status") or {}).get("phase") or "New"
+        if phase not in phases:
+            reason = "phase %s" % phase
+        elif not _start(backup):
+            reason = "no start time"
+        else:
+            reason = why_not(backup, list(objects or []), mode)
+        checked.append({"name": _meta(backup).get("name"), "phase": phase, "reason": reason})
+        if not reason:
+            chosen = backup
+            break
+    return {"name": _meta(chosen).get("name") if chosen else "",
+            "start_timestamp": _start(chosen) if chosen else "",
+            "phase": ((chosen or {}).get("status") or {}).get("phase") or "",
+            "checked": checked}
