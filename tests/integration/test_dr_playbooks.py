@@ -437,3 +437,72 @@ def test_restore_workload_latest_onto_a_node_and_named_backup(playbook, lab):
 
     proc = playbook("dr_restore_workload", {"app": "api", "backup": "nope", "app_namespace": APP_NS})
     assert proc.returncode != 0 and "Backup nope does not exist" in output(proc)
+
+
+def labelled_backup(lab, name, **spec):
+    """A Backup made through the API with label scoping backup.yml does not offer, waited for until Completed."""
+    body = {"apiVersion": "velero.io/v1", "kind": "Backup", "metadata": {"name": name, "namespace": "velero"},
+            "spec": dict({"includedNamespaces": [APP_NS], "defaultVolumesToFsBackup": True, "storageLocation": "default"}, **spec)}
+    lab.custom.create_namespaced_custom_object("velero.io", "v1", "velero", "backups", body)
+    lab.wait_for(lambda: (lab.custom.get_namespaced_custom_object("velero.io", "v1", "velero", "backups", name)
+                          .get("status") or {}).get("phase") == "Completed", "backup %s to complete" % name)
+
+
+def test_restore_workload_picks_a_backup_that_holds_the_app(playbook, lab):
+    """Issue 15 item 3: the newest backup of the namespace whose label selectors leave the app out is passed over."""
+    lab.add_app(APP_NS, "web", SOURCE)
+    lab.add_app(APP_NS, "api", SOURCE, label_key="app")
+    backed_up(playbook, lab, "whole-namespace")
+    time.sleep(1.1)  # distinct startTimestamps (second precision)
+    labelled_backup(lab, "api-only", orLabelSelectors=[{"matchLabels": {"app": "api"}}])
+    time.sleep(1.1)
+    labelled_backup(lab, "api-by-name", labelSelector={"matchLabels": {"app.kubernetes.io/name": "api"}})
+
+    delete_app(lab, APP_NS, "web")
+    proc = playbook("dr_restore_workload", {"app": "web", "app_namespace": APP_NS})
+    assert proc.returncode == 0, output(proc)
+    restores = lab.velero_objects("restores")
+    assert [r["spec"]["backupName"] for r in restores] == ["whole-namespace"], restores
+    assert lab.pvc(APP_NS, "web-data") is not None
+    assert lab.apps.read_namespaced_deployment("web", APP_NS).metadata.labels["velero.io/backup-name"] == "whole-namespace"
+    assert "Restored web in shop from backup whole-namespace" in output(proc)
+
+    # Named, a backup that leaves the app out is refused before any restore, with the reason.
+    delete_app(lab, APP_NS, "web")
+    proc = playbook("dr_restore_workload", {"app": "web", "app_namespace": APP_NS, "backup": "api-only"})
+    text = output(proc)
+    assert proc.returncode != 0
+    assert "Backup api-only cannot be restored for web in shop" in text, text
+    assert "api-only: its orLabelSelectors" in text and "selects none of an object in shop labelled" in text, text
+    assert len(lab.velero_objects("restores")) == 1
+
+
+def test_restore_workload_refuses_when_no_backup_holds_the_app(playbook, lab):
+    lab.add_app(APP_NS, "web", SOURCE)
+    lab.add_app(APP_NS, "api", SOURCE, label_key="app")
+    labelled_backup(lab, "api-only", orLabelSelectors=[{"matchLabels": {"app": "api"}}])
+    time.sleep(1.1)
+    labelled_backup(lab, "wiki-only", includedNamespaces=["wiki"])
+    # The app still exists: its own labels (as they are now) are what the backups are checked against.
+    proc = playbook("dr_restore_workload", {"app": "web"})
+    text = output(proc)
+    assert proc.returncode != 0
+    assert "No Completed backup holds web in namespace shop" in text, text
+    assert "wiki-only: does not include namespace shop" in text, text
+    assert "api-only: its orLabelSelectors" in text and "selects none of Deployment shop/web" in text, text
+    assert lab.velero_objects("restores") == []
+
+
+def test_restore_workload_fails_when_the_restore_brings_back_nothing_of_the_app(playbook, lab):
+    """A backup that covers the namespace but was taken before the app existed: the restore completes, empty."""
+    lab.core.create_namespace({"metadata": {"name": APP_NS}})
+    backed_up(playbook, lab, "before-the-app")
+    lab.add_app(APP_NS, "web", SOURCE)
+    delete_app(lab, APP_NS, "web")
+    proc = playbook("dr_restore_workload", {"app": "web", "app_namespace": APP_NS})
+    text = output(proc)
+    assert proc.returncode != 0
+    restores = lab.velero_objects("restores")
+    assert len(restores) == 1 and restores[0]["status"]["phase"] == "Completed"
+    assert "of backup before-the-app completed with no item of web" in text, text
+    assert "Restored web" not in text

@@ -1051,7 +1051,10 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         meta = obj["metadata"]
         inc, exc = spec.get("includedNamespaces"), spec.get("excludedNamespaces")
         if gres == "namespaces":
-            return namespace_selected(meta["name"], inc, exc)
+            # A Namespace item is label-selected like any other (vmware-tanzu/velero pkg/restore/restore.go
+            # getSelectedRestoreableItems: only resourceMustHave skips the selectors); the namespace of a selected
+            # item is still made when missing (_ensure_namespace, restore.go EnsureNamespaceExistsAndIsReady).
+            return namespace_selected(meta["name"], inc, exc) and spec_selects(spec, meta.get("labels") or {})
         if meta.get("namespace"):
             return namespace_selected(meta["namespace"], inc, exc) and spec_selects(spec, meta.get("labels") or {})
         include_cluster = spec.get("includeClusterResources")
