@@ -506,3 +506,59 @@ def test_restore_workload_fails_when_the_restore_brings_back_nothing_of_the_app(
     assert len(restores) == 1 and restores[0]["status"]["phase"] == "Completed"
     assert "of backup before-the-app completed with no item of web" in text, text
     assert "Restored web" not in text
+
+
+def test_failover_moves_the_public_entry_only_to_a_node_that_serves_it(playbook, lab, cloudflare, inventory):
+    """Issue 15 item 7: the failed node was the only dns_ingress node; master1 and worker2 drop 80/443."""
+    def write_inventory(target_ports=None, master_ports=None, target_ssh=None):
+        def host(name, **hostvars):
+            hostvars = dict({"public_ip": IPS[name]}, **{k: v for k, v in hostvars.items() if v is not None})
+            return {name: hostvars}
+        inventory.write_text(json.dumps({"all": {"children": {"k3s_cluster": {"children": {
+            "k3s_masters": {"hosts": host(MASTER, firewall_public_tcp_ports=master_ports)},
+            "k3s_workers": {"hosts": dict(host(SOURCE, dns_ingress=True, firewall_public_tcp_ports=[80, 443]),
+                                          **host(TARGET, firewall_public_tcp_ports=target_ports, **(target_ssh or {})))}}}}}}),
+                             encoding="utf-8")
+
+    lab.add_app(APP_NS, "web", SOURCE)
+    for name, ip in ((MASTER, IPS[MASTER]), (SOURCE, IPS[SOURCE]), (TARGET, IPS[TARGET]), ("*.apps", IPS[SOURCE]),
+                     ("k3s", IPS[MASTER])):
+        cloudflare.add_record(ZONE, name, "A", ip, ttl=60)
+    backed_up(playbook, lab, "nightly-1")
+    lab.fail_node(SOURCE)
+
+    # worker2 drops 80/443 and its firewall may not be opened: the wildcard stays, the run says why.
+    write_inventory(target_ports=[8080])
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET, dr_ingress_open_firewall=False))
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert lab.pvc(APP_NS, "web-data")["metadata"]["annotations"][SELECTED_NODE] == TARGET
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[SOURCE]], text
+    assert "Public entry NOT moved: *.apps is left as it is (on worker1, the failed ingress node), because worker2 does not " \
+           "open 80 and 443 (firewall_public_tcp_ports: [8080]) and dr_ingress_open_firewall is false" in text, text
+    assert dns_values(cloudflare, "%s.example.com" % SOURCE) == []  # the rest of DNS moved
+    # A node name that is not in the inventory is refused the same way.
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET, dr_ingress_node="worker9"))
+    assert proc.returncode == 0 and "because worker9 is not a host of k3s_cluster in the inventory" in output(proc), output(proc)
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[SOURCE]]
+
+    # The firewall role cannot open 80/443 on worker2 (its SSH port refuses, on loopback): the wildcard stays.
+    write_inventory(target_ports=[8080], target_ssh={"ansible_host": "127.0.0.1", "ansible_port": 1})
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET))
+    assert "UNREACHABLE" in output(proc), output(proc)
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[SOURCE]], output(proc)
+    assert "Public entry NOT moved: *.apps is left as it is, because opening 80/443 on worker2 with infra.k3s.firewall failed" \
+        in output(proc), output(proc)
+
+    # worker2 serves 80/443: the wildcard goes there, and only there (not to master1, which drops them).
+    write_inventory(target_ports=[80, 443])
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET))
+    assert proc.returncode == 0, output(proc)
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[TARGET]], output(proc)
+    assert "Public entry: *.apps moved to worker2. Keep it there on later runs" in output(proc), output(proc)
+
+    # A named ingress node instead of the target.
+    write_inventory(target_ports=[80, 443], master_ports=[443, 80, 8443])
+    proc = playbook("dr_failover", dict(dns_vars(cloudflare), source_node=SOURCE, target_node=TARGET, dr_ingress_node=MASTER))
+    assert proc.returncode == 0, output(proc)
+    assert dns_values(cloudflare, "*.apps.example.com") == [IPS[MASTER]], output(proc)
