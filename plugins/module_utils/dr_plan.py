@@ -195,9 +195,8 @@ def why_not(backup, objects, mode="all"):
         return "does not include namespace %s" % ", ".join(namespaces)
     selectors = backup_selectors(spec)
     field = "orLabelSelectors" if spec.get("orLabelSelectors") else "labelSelector"
-    return "its %s %s select%s none of %s" % (field, selectors if len(selectors) > 1 else selectors[0],
-                                               "" if len(selectors) > 1 else "s",
-                                               ", ".join(_describe(o) for o in missing))
+    shown, verb = (selectors, "select") if len(selectors) > 1 else (selectors[0], "selects")
+    return "its %s %s %s none of %s" % (field, shown, verb, ", ".join(_describe(o) for o in missing))
 
 
 def pick_backup(backups, objects, name=None, phases=("Completed",), mode="all"):

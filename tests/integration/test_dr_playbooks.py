@@ -514,11 +514,10 @@ def test_failover_moves_the_public_entry_only_to_a_node_that_serves_it(playbook,
         def host(name, **hostvars):
             hostvars = dict({"public_ip": IPS[name]}, **{k: v for k, v in hostvars.items() if v is not None})
             return {name: hostvars}
-        inventory.write_text(json.dumps({"all": {"children": {"k3s_cluster": {"children": {
-            "k3s_masters": {"hosts": host(MASTER, firewall_public_tcp_ports=master_ports)},
-            "k3s_workers": {"hosts": dict(host(SOURCE, dns_ingress=True, firewall_public_tcp_ports=[80, 443]),
-                                          **host(TARGET, firewall_public_tcp_ports=target_ports, **(target_ssh or {})))}}}}}}),
-                             encoding="utf-8")
+        workers = dict(host(SOURCE, dns_ingress=True, firewall_public_tcp_ports=[80, 443]),
+                       **host(TARGET, firewall_public_tcp_ports=target_ports, **(target_ssh or {})))
+        groups = {"k3s_masters": {"hosts": host(MASTER, firewall_public_tcp_ports=master_ports)}, "k3s_workers": {"hosts": workers}}
+        inventory.write_text(json.dumps({"all": {"children": {"k3s_cluster": {"children": groups}}}}), encoding="utf-8")
 
     lab.add_app(APP_NS, "web", SOURCE)
     for name, ip in ((MASTER, IPS[MASTER]), (SOURCE, IPS[SOURCE]), (TARGET, IPS[TARGET]), ("*.apps", IPS[SOURCE]),

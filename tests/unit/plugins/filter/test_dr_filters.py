@@ -1,4 +1,4 @@
-"""plugins/filter/dr.py through ansible-playbook: the filters load as infra.k3s.*, read the shapes the roles and
+"""plugins/filter/dr_*.py through ansible-playbook: the filters load as infra.k3s.*, read the shapes the roles and
 playbooks give them (kubectl's -o json List, k8s_info results) and turn a selector Kubernetes refuses into a
 filter error naming the filter. The decisions themselves are unit-tested in tests/unit/plugins/module_utils."""
 from __future__ import annotations
