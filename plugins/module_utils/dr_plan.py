@@ -129,8 +129,8 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
     for rs in _items(replicasets):
         meta = _meta(rs)
         for owner in meta.get("ownerReferences") or []:
-            if owner.get("kind") == "Deployment" and {"kind": "Deployment", "namespace": meta.get("namespace"),
-                                                       "name": owner.get("name")} in workloads:
+            deployment = {"kind": "Deployment", "namespace": meta.get("namespace"), "name": owner.get("name")}
+            if owner.get("kind") == "Deployment" and deployment in workloads:
                 owned_rs.append({"namespace": meta.get("namespace"), "name": meta.get("name")})
 
     def obj(api_version, kind, namespace, name):
