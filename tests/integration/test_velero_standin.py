@@ -43,13 +43,17 @@ def wait_for(check, timeout: float = 15.0, step: float = 0.1):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """API server with Velero's CRDs, an S3 server, two Ready nodes, a default BSL and the running controller."""
-    api = apiserver.start_server(tmp_path_factory.mktemp("api"), "127.0.0.1", 0, crds=controller.crd_paths())
+    # The nodes have no kubelet posting heartbeats: a long grace keeps them Ready for the whole module, so that
+    # restored pods are scheduled (an unmapped claim is provisioned where its pod goes, as Velero >= 1.17 restores it).
+    api = apiserver.start_server(tmp_path_factory.mktemp("api"), "127.0.0.1", 0, crds=controller.crd_paths(),
+                                 heartbeat_grace=3600)
     s3srv = s3.start_s3_server(host="127.0.0.1", port=0)
     kube = Kube(api.kubeconfig_path)
     kube.create("", "v1", "namespaces", {"metadata": {"name": NS}})
     for node in ("node-a", "node-b"):
         kube.create("", "v1", "nodes", {"metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}},
-                                        "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+                                        "status": {"conditions": [{"type": "Ready", "status": "True",
+                                                                               "lastHeartbeatTime": apiserver.now_iso()}]}})
     kube.create("", "v1", "secrets", s3srv.credentials_secret(NS), NS)
     s3srv.create_bucket("velero-main")
     kube.create(*V, "backupstoragelocations", s3srv.bsl_manifest("velero-main", prefix="cluster1"), NS)
@@ -133,8 +137,9 @@ def s3_get(env, key: str) -> bytes:
     return env["s3"].client().get_object(Bucket=env["bucket"], Key=key)["Body"].read()
 
 
-def make_app(kube, ns: str, node: str = "node-a") -> None:
-    """A namespace with a deployment, a pod on `node` using a local-path PVC bound to a PV pinned to `node`."""
+def make_app(kube, ns: str, node: str = "node-a", pv_source: str = "local") -> None:
+    """A namespace with a deployment, a pod on `node` using a local-path PVC bound to a PV pinned to `node`
+    (a `local` PV as K3s's local-path StorageClass makes them, or a hostPath one with pv_source="hostPath")."""
     kube.create("", "v1", "namespaces", {"metadata": {"name": ns, "labels": {"app": "shop"}}})
     labels = {"app": "web"}
     container = {"name": "web", "image": "nginx", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
@@ -146,7 +151,7 @@ def make_app(kube, ns: str, node: str = "node-a") -> None:
     pv_name = f"pvc-{ns}-data"
     kube.create("", "v1", "persistentvolumes", {"metadata": {"name": pv_name}, "spec": {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
-        "storageClassName": "local-path", "hostPath": {"path": f"/var/lib/rancher/k3s/storage/{pv_name}"},
+        "storageClassName": "local-path", pv_source: {"path": f"/var/lib/rancher/k3s/storage/{pv_name}_{ns}_data"},
         "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
         "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": "data"}}})
@@ -259,6 +264,39 @@ def test_restore_with_namespace_and_node_mapping(env, shop_backup):
     new_restore(kube, "shop-dr-update", backupName="shop-1", namespaceMapping={"shop": "shop-dr"}, existingResourcePolicy="update")
     wait_phase(kube, "restores", "shop-dr-update", ("Completed",))
     assert kube.get("", "v1", "configmaps", "shop-dr", "settings")["data"] == {"color": "blue"}
+
+
+def test_restore_clears_selected_node_without_a_mapping(env, shop_backup):
+    """Velero >= 1.17 (pvc_action.go): an unmapped selected-node is cleared even when that node exists, and the
+    claim waits for its first consumer instead of being provisioned on the backed-up node."""
+    kube = env["kube"]
+    assert kube.get("", "v1", "nodes", None, "node-a")  # the backed-up node is still in the cluster
+    new_restore(kube, "shop-nomap", backupName="shop-1", namespaceMapping={"shop": "shop-nomap"},
+                includedResources=["persistentvolumeclaims"])
+    restore = wait_phase(kube, "restores", "shop-nomap", ("Completed", "PartiallyFailed", "Failed"))
+    assert restore["status"]["phase"] == "Completed", restore["status"]
+    pvc = kube.get("", "v1", "persistentvolumeclaims", "shop-nomap", "data")
+    assert "volume.kubernetes.io/selected-node" not in (pvc["metadata"].get("annotations") or {}), pvc
+    assert not pvc["spec"].get("volumeName") and (pvc.get("status") or {}).get("phase") != "Bound", pvc
+    log = gzip.decompress(s3_get(env, f"{env['prefix']}/restores/shop-nomap/restore-shop-nomap-logs.gz")).decode()
+    assert "Clearing PVC selected-node annotation node-a" in log
+
+
+def test_hostpath_volume_is_skipped_with_a_warning(env):
+    """Velero's backupper (isHostPathVolume): a claim whose PV is hostPath gets no pod volume backup, and a warning."""
+    kube = env["kube"]
+    make_app(kube, "hostpath", pv_source="hostPath")
+    new_backup(kube, "hostpath-1", includedNamespaces=["hostpath"], defaultVolumesToFsBackup=True)
+    backup = wait_phase(kube, "backups", "hostpath-1", ("Completed", "PartiallyFailed", "Failed"))
+    assert backup["status"]["phase"] == "Completed" and backup["status"]["warnings"] == 1, backup["status"]
+    base = f"{env['prefix']}/backups/hostpath-1/hostpath-1"
+    assert json.loads(gzip.decompress(s3_get(env, f"{base}-podvolumebackups.json.gz"))) == []
+    assert s3_keys(env, "kopia/hostpath/") == []
+    results = json.loads(gzip.decompress(s3_get(env, f"{base}-results.gz")))
+    assert results["warnings"]["velero"] == [
+        "Volume data in pod hostpath/web-0 is a hostPath volume which is not supported for pod volume backup, skipping"]
+    tarball = tarfile.open(fileobj=io.BytesIO(s3_get(env, f"{base}.tar.gz")))
+    assert "resources/persistentvolumes/cluster/pvc-hostpath-data.json" in tarball.getnames()  # the object is still backed up
 
 
 def test_restore_reads_the_tarball_from_s3(env, shop_backup):

@@ -32,7 +32,10 @@ CRD_FILES = ("velero.io_backups.yaml", "velero.io_backupstoragelocations.yaml", 
 LABEL_BACKUP, LABEL_RESTORE = "velero.io/backup-name", "velero.io/restore-name"
 LABEL_SCHEDULE, LABEL_LOCATION, LABEL_BACKUP_UID = "velero.io/schedule-name", "velero.io/storage-location", "velero.io/backup-uid"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
+LOCAL_PATH_BASE = "/var/lib/rancher/k3s/storage"  # K3s's DEFAULT_LOCAL_STORAGE_PATH for local-path's nodePathMap
 NODE_MAP_SELECTOR = "velero.io/plugin-config,velero.io/change-pvc-node-selector=RestoreItemAction"
+# Volume types the opt-out approach never selects, silently (vmware-tanzu/velero pkg/util/podvolume/pod_volume.go,
+# GetVolumesByPod); a claim whose PV is hostPath is selected and then skipped with a warning (see _fs_backups).
 FS_SKIP_VOLUME_TYPES = ("hostPath", "secret", "configMap", "projected", "downwardAPI")
 # Velero's default restore order; everything else follows alphabetically.
 RESTORE_PRIORITIES = ["customresourcedefinitions.apiextensions.k8s.io", "namespaces", "storageclasses.storage.k8s.io",
@@ -646,9 +649,23 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
             else:
                 wanted = [v.strip() for v in annotations.get("backup.velero.io/backup-volumes", "").split(",") if v.strip()]
                 chosen = [v for v in volumes if v["name"] in wanted]
+            ident = f"{pmeta['namespace']}/{pmeta['name']}"
+            # vmware-tanzu/velero pkg/podvolume/backupper.go, BackupPodVolumes() and isHostPathVolume(): a volume
+            # that is hostPath itself, or a claim whose PV is hostPath, is skipped with a warning in the backup
+            # log (hostPath volumes are not under /var/lib/kubelet/pods, where the node agent reads volumes).
+            # The backup log's warnings are counted into status.warnings (pkg/util/logging/log_counter_hook.go).
+            kept = []
+            for vol in chosen:
+                if self._host_path_volume(vol, pmeta["namespace"]):
+                    msg = (f"Volume {vol['name']} in pod {ident} is a hostPath volume which is not supported for pod "
+                           "volume backup, skipping")
+                    warnings.append(msg)
+                    oplog(msg, "warning")
+                else:
+                    kept.append(vol)
+            chosen = kept
             if not chosen:
                 continue
-            ident = f"{pmeta['namespace']}/{pmeta['name']}"
             if (pod.get("status") or {}).get("phase") != "Running" or not pspec.get("nodeName"):
                 msg = f"Skip pod volume backup of pod {ident} because the pod is not in running state"
                 warnings.append(msg)
@@ -687,6 +704,20 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                     oplog(f"Backed up volume {vol['name']} of pod {ident} with kopia (snapshot {snapshot_id})")
                 pvbs.append(pvb)
         return pvbs, errors, warnings
+
+    def _host_path_volume(self, vol: dict, namespace: str) -> bool:
+        """backupper.go isHostPathVolume(): the pod volume is hostPath, or its claim's bound PV is."""
+        if "hostPath" in vol:
+            return True
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if not claim:
+            return False
+        pvc = self.kube.get("", "v1", "persistentvolumeclaims", namespace, claim, default=None)
+        volume_name = ((pvc or {}).get("spec") or {}).get("volumeName")
+        if not volume_name:
+            return False
+        pv = self.kube.get("", "v1", "persistentvolumes", None, volume_name, default=None)
+        return bool(((pv or {}).get("spec") or {}).get("hostPath"))
 
     def _run_backup(self, backup: dict, loc: store.Location, oplog: OpLog, outcome: str) -> dict:
         meta = backup["metadata"]
@@ -969,7 +1000,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         self.restored_pvs: dict = {}  # name -> created PV
         nodes = self.kube.list("", "v1", "nodes")
         self.nodes = {n["metadata"]["name"] for n in nodes}
-        self.ready_nodes = sorted(n["metadata"]["name"] for n in nodes if any(
+        self.ready_nodes = sorted(n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable") and any(
             c.get("type") == "Ready" and c.get("status") == "True" for c in (n.get("status") or {}).get("conditions") or []))
 
     def execute(self) -> None:
@@ -1209,14 +1240,22 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         annotations = new["metadata"].setdefault("annotations", {})
         for key in ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller"):
             annotations.pop(key, None)
+        # vmware-tanzu/velero pkg/restore/actions/pvc_action.go, PVCAction.Execute() as of v1.17.0 (commit fd8c95baf,
+        # issue 9053): a selected-node with a mapping in the change-pvc-node-selector ConfigMap is rewritten to the
+        # mapped node; without a matching mapping it is always cleared (before 1.17 only when the node was gone), so
+        # that the claim is provisioned where the restored pod is scheduled. Velero 1.18.0 (commit 7e15e9ba0,
+        # "deprecate pvc node selection") dropped the mapping too and always clears the annotation: the stand-in
+        # keeps 1.17's mapping (docs/backups.md says what that means on 1.18).
         node = annotations.get(SELECTED_NODE)
         if node:
             if node in self.node_map:
                 annotations[SELECTED_NODE] = self.node_map[node]
-                self.log(f"Updated {SELECTED_NODE} of pvc {source_ns}/{new['metadata']['name']}: {node} -> {self.node_map[node]}")
-            elif node not in self.nodes:
+                self.log(f"Updating selected-node to {self.node_map[node]} from {node} (pvc {source_ns}/{new['metadata']['name']})")
+            else:
                 annotations.pop(SELECTED_NODE)
-                self.log(f"Removed {SELECTED_NODE} {node} of pvc {source_ns}/{new['metadata']['name']}: node not in the cluster")
+                self.log(f"Clearing PVC selected-node annotation {node} (pvc {source_ns}/{new['metadata']['name']})")
+        for key in ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner"):
+            annotations.pop(key, None)
         spec = new.setdefault("spec", {})
         volume = spec.get("volumeName")
         pv = self.pvs.get(volume or "")
@@ -1283,7 +1322,8 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 self.log(f"Restored volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} from kopia snapshot {snap}")
 
     def _provision(self, namespace: str, claim: str, node: str) -> None:
-        """local-path's provisioner: a hostPath PV pinned to the node, bound to the claim."""
+        """local-path's provisioner: a `local` PV pinned to the node, bound to the claim (the stand-in kubelet
+        of that node makes its directory when a pod uses it: k3s_standin/kubelet.py)."""
         pvc = self.kube.get("", "v1", "persistentvolumeclaims", namespace, claim)
         spec = pvc.get("spec") or {}
         pv_name = f"pvc-{pvc['metadata']['uid']}"
@@ -1297,7 +1337,11 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                                                             "local.path.provisioner/selected-node": node}},
               "spec": {"capacity": {"storage": size}, "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
                        "persistentVolumeReclaimPolicy": "Delete", "storageClassName": storage_class, "volumeMode": "Filesystem",
-                       "hostPath": {"path": f"/var/lib/rancher/k3s/storage/{pv_name}_{namespace}_{claim}", "type": "DirectoryOrCreate"},
+                       # K3s's local-path StorageClass has the annotation defaultVolumeType: "local" (k3s-io/k3s
+                       # manifests/local-storage.yaml), so its PVs are `local` volumes, not hostPath
+                       # (rancher/local-path-provisioner provisioner.go, createPersistentVolumeSource); the folder is
+                       # <base>/<pv name>_<namespace>_<claim> (provisionFor), base /var/lib/rancher/k3s/storage on K3s.
+                       "local": {"path": f"{LOCAL_PATH_BASE}/{pv_name}_{namespace}_{claim}"},
                        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
                            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
                        "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": namespace,
