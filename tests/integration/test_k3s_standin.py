@@ -774,3 +774,58 @@ def test_node_password_rejects_another_host_with_the_name_until_the_node_is_dele
         second.terminate()
         second.wait(10)
     k3s(k3s_bin, *kc, "delete", "node", "twin")
+
+
+def test_kubelet_local_path_directory_and_pod_process(server, tmp_path):
+    """The node's part: local-path's directory for a PV pinned to the node (mode 0777, removed with a Delete-policy PV),
+    a pod's command run as a process with the volume's mountPath replaced by that directory, stopped with the pod;
+    another node's pod is left alone."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    from support.k3s_standin import kubelet  # pylint: disable=import-outside-toplevel
+    api = config.new_client_from_config(server.kubeconfig_path)
+    core = client.CoreV1Api(api)
+    node = kubelet.Kubelet(server.url, ssl.create_default_context(cafile=server.ca_path), f"Bearer {server.token}",
+                           "node-k", tmp_path)
+    path = "/var/lib/rancher/k3s/storage/pvc-k1_default_k-data"
+    core.create_persistent_volume({"metadata": {"name": "pvc-k1", "annotations": {
+        "pv.kubernetes.io/provisioned-by": "rancher.io/local-path"}}, "spec": {
+        "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": "local-path", "local": {"path": path}, "claimRef": {"namespace": "default", "name": "k-data"},
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-k"]}]}]}}}})
+    core.create_namespaced_persistent_volume_claim("default", {"metadata": {"name": "k-data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "volumeName": "pvc-k1", "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Bound"}})
+    container = {"name": "app", "image": "busybox", "command": ["sh", "-c", 'echo "$MSG" > /data/out; exec sleep 600'],
+                 "env": [{"name": "MSG", "value": "written-by-the-pod"}], "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "k-data"}}]
+    core.create_namespaced_pod("default", {"metadata": {"name": "k-pod"}, "spec": {
+        "nodeName": "node-k", "containers": [container], "volumes": volumes}})
+    core.create_namespaced_pod("default", {"metadata": {"name": "k-other"}, "spec": {
+        "nodeName": "node-elsewhere", "containers": [dict(container, command=["sh", "-c", "touch /data/other; exec sleep 600"])],
+        "volumes": volumes}})
+    directory = tmp_path / path.lstrip("/")
+    try:
+        node.tick()
+        assert directory.is_dir() and oct(directory.stat().st_mode & 0o777) == "0o777"
+        wait_for(lambda: (directory / "out").is_file() and (directory / "out").read_text() == "written-by-the-pod\n")
+        pod = core.read_namespaced_pod("k-pod", "default")
+        assert pod.status.phase == "Running" and pod.status.container_statuses[0].state.running
+        uid = pod.metadata.uid
+        pid = int((tmp_path / f"run/k3s-standin/pods/{uid}/app.pid").read_text())
+        os.kill(pid, 0)
+        assert not (directory / "other").exists()
+        core.delete_namespaced_pod("k-pod", "default")
+        node.tick()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        core.delete_persistent_volume("pvc-k1")
+        node.tick()
+        assert not directory.exists()
+    finally:
+        node.stop_pods()
+        for name in ("k-pod", "k-other"):
+            try:
+                core.delete_namespaced_pod(name, "default")
+            except ApiException:
+                pass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -596,3 +597,119 @@ def test_cli_runs_until_sigterm(env, tmp_path):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=15)
     assert code == 0, log.read_text()
+
+
+# --- Data through the node agent: the chart's PodVolumeBackup/Restore CRDs, stand-in kubelets on two nodes ---------
+
+CHART = Path(__file__).resolve().parents[2].parent / "shared" / "upstream" / "charts" / "velero-12.1.0.tgz"
+APP_SCRIPT = ("[ -f /data/token ] || cat /proc/sys/kernel/random/uuid > /data/token; mkdir -p /data/sub; "
+              "echo started >> /data/sub/starts; exec sleep 600")
+
+
+@pytest.fixture(scope="module")
+def data_env(tmp_path_factory):
+    """API server with Velero's CRDs and the chart's PodVolumeBackup/Restore CRDs, moto S3, the controller, and a
+    stand-in kubelet (with its node agent) for node-a and node-b, each with its own host root."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    from support.k3s_standin import kubelet  # pylint: disable=import-outside-toplevel
+    base = tmp_path_factory.mktemp("data")
+    with tarfile.open(CHART) as tar:
+        for plural in ("podvolumebackups", "podvolumerestores"):
+            (base / f"{plural}.yaml").write_bytes(tar.extractfile(f"velero/crds/{plural}.yaml").read())
+    api = apiserver.start_server(base / "api", "127.0.0.1", 0, heartbeat_grace=3600,
+                                 crds=controller.crd_paths() + [base / "podvolumebackups.yaml", base / "podvolumerestores.yaml"])
+    s3srv = s3.start_s3_server(host="127.0.0.1", port=0)
+    kube = Kube(api.kubeconfig_path)
+    kube.create("", "v1", "namespaces", {"metadata": {"name": NS}})
+    kubelets = {}
+    for node in ("node-a", "node-b"):
+        kube.create("", "v1", "nodes", {"metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}},
+                                        "status": {"conditions": [{"type": "Ready", "status": "True",
+                                                                   "lastHeartbeatTime": apiserver.now_iso()}]}})
+        context = ssl.create_default_context(cafile=api.ca_path)
+        kubelets[node] = kubelet.Kubelet(api.url, context, f"Bearer {api.token}", node, base / node, interval=0.3).start()
+    kube.create("", "v1", "secrets", s3srv.credentials_secret(NS), NS)
+    s3srv.create_bucket("velero-data")
+    kube.create(*V, "backupstoragelocations", s3srv.bsl_manifest("velero-data", prefix="k3s"), NS)
+    labels = {"app.kubernetes.io/name": "node-agent"}
+    kube.create("apps", "v1", "daemonsets", {"metadata": {"name": "node-agent", "labels": labels}, "spec": {
+        "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "containers": [{"name": "node-agent", "image": "velero/velero:v1.18.1", "command": ["/velero"],
+                            "args": ["node-agent", "server"]}]}}}}, NS)
+    ctl = controller.start_controller(kubeconfig_path=api.kubeconfig_path, namespace=NS, interval=0.2, bsl_period=1.0,
+                                      sync_period=1.0)
+    wait_for(lambda: phase(kube, "backupstoragelocations", "default") == "Available")
+    yield {"api": api, "s3": s3srv, "kube": kube, "ctl": ctl, "bucket": "velero-data", "prefix": "k3s", "base": base,
+           "kubelets": kubelets}
+    ctl.stop()
+    for one in kubelets.values():
+        one.stop()
+        one.stop_pods()
+    s3srv.stop()
+    api.stop()
+
+
+def test_volume_bytes_round_trip_through_the_bucket(data_env):
+    """local-path's directory on the node, the app's process writing into it, the node agent's upload under
+    kopia/<ns>/, the volume's loss (teardown removes the directory), and the restore onto the other node: the
+    file written before the backup is back, read on that node, before the app starts again."""
+    env, kube, base = data_env, data_env["kube"], data_env["base"]
+    ns, pv_name = "notes", "pvc-notes-data-1"
+    path = f"/var/lib/rancher/k3s/storage/{pv_name}_{ns}_data"
+    labels = {"app.kubernetes.io/name": "notes"}
+    kube.create("", "v1", "namespaces", {"metadata": {"name": ns}})
+    kube.create("", "v1", "persistentvolumes", {"metadata": {"name": pv_name, "annotations": {
+        "pv.kubernetes.io/provisioned-by": "rancher.io/local-path", "local.path.provisioner/selected-node": "node-a"}},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+                 "storageClassName": "local-path", "local": {"path": path},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-a"]}]}]}},
+                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": "data"}}, "status": {"phase": "Bound"}})
+    kube.create("", "v1", "persistentvolumeclaims", {"metadata": {"name": "data", "labels": labels, "annotations": {
+        "volume.kubernetes.io/selected-node": "node-a"}}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "local-path", "volumeName": pv_name,
+        "resources": {"requests": {"storage": "1Gi"}}}, "status": {"phase": "Bound"}}, ns)
+    kube.create("", "v1", "pods", {"metadata": {"name": "notes-0", "labels": labels}, "spec": {"nodeName": "node-a", "containers": [
+        {"name": "notes", "image": "busybox", "command": ["sh", "-c", APP_SCRIPT],
+         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}, ns)
+    on_a = base / "node-a" / path.lstrip("/")
+    token = wait_for(lambda: (on_a / "token").is_file() and (on_a / "token").read_text())  # local-path's dir, the app's process
+    assert oct(on_a.stat().st_mode & 0o777) == "0o777" and not (base / "node-b" / path.lstrip("/")).exists()
+
+    new_backup(kube, "notes-1", includedNamespaces=[ns], defaultVolumesToFsBackup=True)
+    backup = wait_phase(kube, "backups", "notes-1", ("Completed", "PartiallyFailed", "Failed"), timeout=30)
+    assert backup["status"]["phase"] == "Completed" and backup["status"]["errors"] == 0, backup["status"]
+    pvbs = kube.list(*V, "podvolumebackups", NS, "velero.io/backup-name=notes-1")
+    assert [(p["spec"]["node"], p["spec"]["volume"], p["status"]["phase"]) for p in pvbs] == [("node-a", "data", "Completed")]
+    snapshot = pvbs[0]["status"]["snapshotID"]
+    assert pvbs[0]["status"]["progress"]["totalBytes"] == len(token) + len("started\n")
+    stored = json.loads(gzip.decompress(s3_get(env, f"{env['prefix']}/backups/notes-1/notes-1-podvolumebackups.json.gz")))
+    assert [p["status"]["snapshotID"] for p in stored] == [snapshot]
+    repo = f"{env['prefix']}/kopia/{ns}/"
+    assert s3_get(env, repo + "p" + hashlib.sha256(token.encode()).hexdigest()) == token.encode()  # the bytes, in the bucket
+    assert f"{repo}q{snapshot}" in s3_keys(env, f"kopia/{ns}/")
+
+    # The volume is lost: pod, claim and PV deleted; local-path's teardown removes the directory on node-a.
+    kube.delete("", "v1", "pods", "notes-0", ns)
+    kube.delete("", "v1", "persistentvolumeclaims", "data", ns)
+    kube.delete("", "v1", "persistentvolumes", pv_name)
+    wait_for(lambda: not on_a.exists())
+    kube.create("", "v1", "configmaps", {"metadata": {"name": "change-pvc-node", "labels": {
+        "velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}}, "data": {"node-a": "node-b"}}, NS)
+    try:
+        new_restore(kube, "notes-back", backupName="notes-1", includedNamespaces=[ns])
+        restore = wait_phase(kube, "restores", "notes-back", ("Completed", "PartiallyFailed", "Failed"), timeout=30)
+    finally:
+        kube.delete("", "v1", "configmaps", "change-pvc-node", NS)
+    assert restore["status"]["phase"] == "Completed" and restore["status"]["errors"] == 0, restore["status"]
+    pvrs = kube.list(*V, "podvolumerestores", NS, "velero.io/restore-name=notes-back")
+    assert [(p["status"]["node"], p["spec"]["snapshotID"], p["status"]["phase"]) for p in pvrs] == [("node-b", snapshot, "Completed")]
+    pvc = kube.get("", "v1", "persistentvolumeclaims", ns, "data")
+    new_path = kube.get("", "v1", "persistentvolumes", None, pvc["spec"]["volumeName"])["spec"]["local"]["path"]
+    on_b = base / "node-b" / new_path.lstrip("/")
+    assert (on_b / "token").read_text() == token  # restored before the app ran again: it did not write a new one
+    wait_for(lambda: (on_b / "sub" / "starts").is_file() and (on_b / "sub" / "starts").read_text() == "started\nstarted\n")
+    assert not (on_b / ".velero").exists()  # restore-wait removed the done files
+    assert kube.get("", "v1", "pods", ns, "notes-0")["status"]["phase"] == "Running"
+    assert env["ctl"].errors == []

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import apiserver, config, netstate, node, pki, version
+from . import apiserver, config, kubelet, netstate, node, pki, version
 from .config import Fatal, log
 
 USAGE = """NAME:
@@ -350,6 +350,7 @@ def run_server(args: list) -> int:
         if netstate.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
             netstate.setup(name, node_ip, str(cfg.get("flannel-iface") or ""), log)
         log("info", f"Node {name} registered and Ready")
+        _start_kubelet(runner, data_dir, stop)
         runner.loop()
 
     threading.Thread(target=register_node, daemon=True).start()
@@ -357,6 +358,16 @@ def run_server(args: list) -> int:
     runner.stopped.set()
     api.stop()
     return 0
+
+
+def _start_kubelet(runner: node.NodeRunner, data_dir: Path, stop: threading.Event) -> None:
+    """The node's volumes and pods (kubelet.py) where the stand-in is a node; stops with the process."""
+    if not kubelet.wanted(data_dir, Path(config.DEFAULT_DATA_DIR)):
+        return
+    agent = kubelet.Kubelet(runner.url, runner.context, runner.auth, runner.name,
+                            os.environ.get("K3S_STANDIN_HOST_ROOT", "/"),
+                            interval=float(os.environ.get("K3S_STANDIN_KUBELET_INTERVAL", "1")), log=log).start()
+    threading.Thread(target=lambda: (stop.wait(), agent.stop()), daemon=True).start()
 
 
 def run_agent(args: list) -> int:
@@ -392,6 +403,7 @@ def run_agent(args: list) -> int:
     sd_notify("READY=1")
     threading.Thread(target=runner.loop, daemon=True).start()
     stop = threading.Event()
+    _start_kubelet(runner, data_dir, stop)
     _wait_for_signal(stop)
     runner.stopped.set()
     return 0

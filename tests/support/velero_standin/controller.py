@@ -634,8 +634,9 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         """Fake Kopia snapshots of file-system-backed pod volumes: ([PodVolumeBackup], errors, warnings)."""
         spec, meta = backup.get("spec") or {}, backup["metadata"]
         default_fs = bool(spec.get("defaultVolumesToFsBackup") or spec.get("defaultVolumesToRestic"))
-        pvbs, errors, warnings = [], [], []
+        pvbs, errors, warnings, waiting = [], [], [], []
         agent_ok = self._node_agent_ready() if require_agent else True
+        served = self._served("podvolumebackups")
         for gres, _ver, pod in items:
             if gres != "pods":
                 continue
@@ -690,6 +691,17 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                 claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
                 if claim:
                     pvb["spec"]["tags"]["pvc"] = claim
+                if agent_ok and served:
+                    # pkg/podvolume/backupper.go newPodVolumeBackup(): owned by the Backup, labelled with its name
+                    # and uid, created without status; the node agent of spec.node takes it from there.
+                    del pvb["status"]
+                    pvb["metadata"]["ownerReferences"] = [{"apiVersion": API_VERSION, "kind": "Backup", "name": meta["name"],
+                                                           "uid": meta["uid"], "controller": True}]
+                    if claim:
+                        pvb["metadata"]["annotations"] = {"velero.io/pvc-name": claim}
+                    self.kube.create(GROUP, VERSION, "podvolumebackups", pvb, self.namespace)
+                    waiting.append(pvb["metadata"]["name"])
+                    continue
                 if not agent_ok:
                     msg = f"daemonset pod not found in running state in node {node}"
                     pvb["status"] = {"phase": "Failed", "message": msg}
@@ -703,7 +715,49 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                     pvb["status"]["progress"] = {"totalBytes": len(payload), "bytesDone": len(payload)}
                     oplog(f"Backed up volume {vol['name']} of pod {ident} with kopia (snapshot {snapshot_id})")
                 pvbs.append(pvb)
+        if waiting:
+            pvbs += self._wait_pod_volumes("podvolumebackups", waiting, errors, oplog, "backup")
         return pvbs, errors, warnings
+
+    def _served(self, plural: str) -> bool:
+        """Is this velero.io/v1 kind served (its CRD installed, as the chart does)?"""
+        return any(r["name"] == plural for r in self.kube.resources(GROUP, VERSION))
+
+    def _pod_volume_timeout(self) -> float:
+        try:
+            return max(1.0, float(self._knobs()["pod-volume-timeout"]))
+        except (KeyError, ValueError):
+            return 120.0
+
+    def _wait_pod_volumes(self, plural: str, names: list, errors: list, oplog, what: str) -> list:
+        """Wait for PodVolumeBackups/Restores to end, like the backupper's/restorer's WaitAllPodVolumesProcessed
+        (pkg/podvolume/backupper.go, restorer.go); a failed or timed-out one is an error of the backup/restore.
+        Returns the objects as they ended."""
+        deadline = time.monotonic() + self._pod_volume_timeout()
+        done: dict = {}
+        while True:
+            for name in names:
+                if name not in done:
+                    obj = self.kube.get(GROUP, VERSION, plural, self.namespace, name, default=None)
+                    if obj is None or ((obj.get("status") or {}).get("phase") in ("Completed", "Failed", "Canceled")):
+                        done[name] = obj
+            if len(done) == len(names) or time.monotonic() > deadline:
+                break
+            time.sleep(min(0.5, self.interval))
+        out = []
+        for name in names:
+            obj = done.get(name)
+            phase = ((obj or {}).get("status") or {}).get("phase")
+            if phase == "Completed":
+                oplog(f"pod volume {what} {name} completed (node {(obj.get('spec') or {}).get('node') or (obj.get('status') or {}).get('node')})")
+            else:
+                message = ((obj or {}).get("status") or {}).get("message") or (
+                    f"timed out waiting for all {plural} to complete" if obj is not None else f"{plural} {name} is gone")
+                errors.append(f"pod volume {what} failed: {message}")
+                oplog(errors[-1], "error")
+            if obj is not None:
+                out.append(obj)
+        return out
 
     def _host_path_volume(self, vol: dict, namespace: str) -> bool:
         """backupper.go isHostPathVolume(): the pod volume is hostPath, or its claim's bound PV is."""
@@ -933,7 +987,10 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                 for pvb in json.loads(gzip.decompress(loc.get(pvb_key))) or []:
                     snap = (pvb.get("status") or {}).get("snapshotID")
                     if snap:
+                        # The snapshot goes; content objects shared with other snapshots stay until Kopia's
+                        # maintenance (not emulated) would collect them. p<snapshot id>: the API-less record.
                         loc.delete_prefix(loc.kopia_dir(pvb["spec"]["pod"]["namespace"]) + "p" + snap)
+                        loc.delete_prefix(loc.kopia_dir(pvb["spec"]["pod"]["namespace"]) + "q" + snap)
             for restore in self._list("restores"):
                 if (restore.get("spec") or {}).get("backupName") == name:
                     loc.delete_prefix(loc.restore_key(restore["metadata"]["name"], "").rsplit("/", 1)[0] + "/")
@@ -998,6 +1055,8 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         self._recorded: dict | None = None  # the item _restore_item restored, for the resource list
         self.pvcs: dict = {}  # (target ns, name) -> created PVC
         self.restored_pvs: dict = {}  # name -> created PV
+        self.pvrs: list = []  # PodVolumeRestores created, waited for at the end
+        self.pvr_served = ctl._served("podvolumerestores")  # pylint: disable=protected-access
         nodes = self.kube.list("", "v1", "nodes")
         self.nodes = {n["metadata"]["name"] for n in nodes}
         self.ready_nodes = sorted(n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable") and any(
@@ -1034,6 +1093,8 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
             node = (pvc["metadata"].get("annotations") or {}).get(SELECTED_NODE)
             if node and not (pvc.get("status") or {}).get("phase") == "Bound":
                 self._attempt(f"error provisioning a volume for pvc {tns}/{pvc_name}", self._provision, tns, pvc_name, node)
+        if self.pvrs:
+            self.ctl._wait_pod_volumes("podvolumerestores", sorted(set(self.pvrs)), self.errors, self.log, "restore")  # pylint: disable=protected-access
         self.log(f"Restore completed: {self.restored}/{self.total} items, {len(self.warnings)} warnings, {len(self.errors)} errors")
 
     def _attempt(self, what: str, func, *args) -> bool:
@@ -1316,10 +1377,38 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
             key = self.loc.kopia_dir(pvb["spec"]["pod"]["namespace"]) + "p" + str(snap)
             if (pvb.get("status") or {}).get("phase") != "Completed" or not snap:
                 self._warn(f"pod volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} has no completed backup")
+            elif self.pvr_served:
+                self._create_pvr(pvb, created)
             elif not self.loc.exists(key):
                 self._fail(f"pod volume restore failed: snapshot {snap} not found in repository {self.loc.repo_identifier(pvb['spec']['pod']['namespace'])}")
             else:
                 self.log(f"Restored volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} from kopia snapshot {snap}")
+
+    def _create_pvr(self, pvb: dict, pod: dict) -> None:
+        """pkg/podvolume/restorer.go newPodVolumeRestore(): owned by the Restore, for the restored pod; the node
+        agent of the node the pod runs on restores the snapshot and writes the done file restore-wait waits for."""
+        rmeta, pmeta = self.restore["metadata"], pod["metadata"]
+        digest = hashlib.sha256(f"{rmeta.get('uid')}/{pmeta['uid']}/{pvb['spec']['volume']}".encode()).hexdigest()
+        pvr = {"apiVersion": API_VERSION, "kind": "PodVolumeRestore",
+               "metadata": {"name": f"{rmeta['name'][:57]}-{digest[:5]}", "namespace": self.ctl.namespace,
+                            "labels": {LABEL_RESTORE: rmeta["name"][:63], "velero.io/restore-uid": rmeta.get("uid", ""),
+                                       "velero.io/pod-uid": pmeta["uid"]},
+                            "ownerReferences": [{"apiVersion": API_VERSION, "kind": "Restore", "name": rmeta["name"],
+                                                 "uid": rmeta.get("uid", ""), "controller": True}]},
+               "spec": {"pod": {"kind": "Pod", "namespace": pmeta["namespace"], "name": pmeta["name"], "uid": pmeta["uid"]},
+                        "volume": pvb["spec"]["volume"], "snapshotID": pvb["status"]["snapshotID"],
+                        "snapshotSize": ((pvb.get("status") or {}).get("progress") or {}).get("totalBytes", 0),
+                        "backupStorageLocation": pvb["spec"]["backupStorageLocation"],
+                        "repoIdentifier": pvb["spec"].get("repoIdentifier", ""), "uploaderType": "kopia",
+                        "sourceNamespace": pvb["spec"]["pod"]["namespace"]}}
+        try:
+            self.kube.create(GROUP, VERSION, "podvolumerestores", pvr, self.ctl.namespace)
+        except KubeError as exc:
+            if exc.code != 409:
+                raise
+        self.pvrs.append(pvr["metadata"]["name"])
+        self.log(f"Created pod volume restore {pvr['metadata']['name']} for volume {pvb['spec']['volume']} of pod "
+                 f"{pmeta['namespace']}/{pmeta['name']} (snapshot {pvb['status']['snapshotID']})")
 
     def _provision(self, namespace: str, claim: str, node: str) -> None:
         """local-path's provisioner: a `local` PV pinned to the node, bound to the claim (the stand-in kubelet
