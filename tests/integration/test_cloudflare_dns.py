@@ -594,3 +594,21 @@ def test_dns_playbook_publishes_the_inventory_in_one_batch(run_ansible, server):
     assert values(server, "*.apps.example.com", "A") == ["192.0.2.21"]
     assert values(server, "*.apps.example.com", "AAAA") == []
     assert values(server, "master1.example.com", "A") == ["192.0.2.11"]  # excluded node's own name is left alone
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({}, "missing required arguments: dns_zone"),
+    ({"dns_zone": ZONE, "dns_ttl": "short"}, "dns_ttl"),
+    ({"dns_zone": ZONE, "dns_exclude_hosts": ["master1", "master2.example.com"]}, "no server of k3s_masters is left"),
+])
+def test_dns_playbook_refuses_bad_input_before_any_request(run_ansible, server, extra, message):
+    """The role's argument spec types the inputs and the plan refuses an inventory it cannot publish: nothing is
+    asked of Cloudflare (not even the zone lookup)."""
+    proc = run_ansible("ansible-playbook", "infra.k3s.dns", "-i", str(FIXTURES / "inventory.yml"),
+                       "-e", json.dumps(dict({"dns_cloudflare_base_url": server.base_url,
+                                              "dns_cloudflare_api_token": DEFAULT_TOKEN}, **extra)),
+                       extra_env=dict(CLEAN_ENV, ANSIBLE_PYTHON_INTERPRETER=sys.executable))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in text, text
+    assert server.requests() == []
+    assert DEFAULT_TOKEN not in text

@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: infra.k3s maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The record sets ``infra.k3s.dns`` publishes, from the inventory (plain data, unit-tested).
+
+One record set per (name, type), A and AAAA of every name; an AAAA set of a name none of whose hosts has
+a public_ipv6 is removed (``state: absent``), in the ``records`` form of infra.k3s.cloudflare_dns:
+- ``<node name>`` per node of the cluster (``dns_name``, else the inventory name up to the first dot, under
+  ``node_suffix``); an excluded node's own names are left alone, or deleted when asked;
+- ``<api_name>``: every server left after the exclusions;
+- ``<wildcard>``: the nodes left that have ``dns_ingress``; every node left only while no node of the
+  cluster has it. Once some node has it and all of those are excluded (a failed ingress node), the wildcard
+  is left as it is: no other node is known to serve 80/443 (issue 15, item 7).
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+
+class DnsPlanError(ValueError):
+    """The inventory cannot give the record sets asked for."""
+
+
+def _flag(value):
+    # As Ansible's `truthy` test with convert_bool=True (ansible/plugins/test/core.py truthy): "yes"/"on"/"1"
+    # are true, values boolean() cannot read keep Python's truth.
+    if value is None:
+        return False
+    try:
+        return boolean(value)
+    except TypeError:
+        return bool(value)
+
+
+def _unique(values):
+    out = []
+    for value in values:
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
+def _shared(name, hosts, facts):
+    v4 = _unique(facts[h].get("public_ip") for h in hosts)
+    v6 = _unique(facts[h].get("public_ipv6") for h in hosts)
+    return [{"name": name, "type": "A", "values": v4, "state": "present" if v4 else "absent"},
+            {"name": name, "type": "AAAA", "values": v6, "state": "present" if v6 else "absent"}]
+
+
+def record_sets(facts, cluster, masters=(), exclude=(), api_name="k3s", wildcard="*.apps", node_records=True,
+                node_suffix="", delete_excluded_node_records=False, extra=()):
+    """Return ``records``, ``ingress_hosts`` (where the wildcard points), ``ingress_flagged`` (every node with
+    dns_ingress) and ``wildcard_left`` (true when the wildcard is left as it is).
+
+    ``facts`` maps each host of ``cluster`` to its ``public_ip``, ``public_ipv6``, ``dns_ingress`` and ``dns_name``.
+    Raises DnsPlanError on an inventory the records cannot be made from (the role's check reads the same rules)."""
+    cluster = list(cluster or [])
+    exclude = list(exclude or [])
+    missing = [h for h in cluster if h not in facts]
+    if missing:
+        raise DnsPlanError("no facts for %s" % ", ".join(missing))
+    active = [h for h in cluster if h not in exclude]
+    servers = [h for h in masters or [] if h in active]
+    no_ip = [h for h in active if not facts[h].get("public_ip")]
+    if not cluster or not active:
+        raise DnsPlanError("no host of k3s_cluster is left after dns_exclude_hosts (%s)" % ", ".join(exclude))
+    if no_ip:
+        raise DnsPlanError("hosts without public_ip: %s" % ", ".join(no_ip))
+    if api_name and not servers:
+        raise DnsPlanError("no server of k3s_masters is left after dns_exclude_hosts (%s) for the API name %s"
+                           % (", ".join(exclude), api_name))
+
+    flagged_all = [h for h in cluster if _flag(facts[h].get("dns_ingress"))]
+    flagged = [h for h in active if h in flagged_all]
+    ingress = flagged if flagged else ([] if flagged_all else active)
+
+    records = []
+    if node_records:
+        for host in cluster:
+            fact = facts[host]
+            name = fact.get("dns_name") or (host.split(".")[0] + ("." + node_suffix if node_suffix else ""))
+            if host in active:
+                records.append({"name": name, "type": "A", "values": [fact["public_ip"]]})
+                if fact.get("public_ipv6"):
+                    records.append({"name": name, "type": "AAAA", "values": [fact["public_ipv6"]]})
+                else:
+                    records.append({"name": name, "type": "AAAA", "state": "absent"})
+            elif delete_excluded_node_records:
+                records.extend([{"name": name, "type": "A", "state": "absent"},
+                                {"name": name, "type": "AAAA", "state": "absent"}])
+    if api_name:
+        records.extend(_shared(api_name, servers, facts))
+    if wildcard and ingress:
+        records.extend(_shared(wildcard, ingress, facts))
+    return {"records": records + list(extra or []), "ingress_hosts": ingress, "ingress_flagged": flagged_all,
+            "wildcard_left": bool(wildcard) and not ingress}
