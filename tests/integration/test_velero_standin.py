@@ -54,7 +54,7 @@ def env(tmp_path_factory):
     for node in ("node-a", "node-b"):
         kube.create("", "v1", "nodes", {"metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}},
                                         "status": {"conditions": [{"type": "Ready", "status": "True",
-                                                                               "lastHeartbeatTime": apiserver.now_iso()}]}})
+                                                                   "lastHeartbeatTime": apiserver.now_iso()}]}})
     kube.create("", "v1", "secrets", s3srv.credentials_secret(NS), NS)
     s3srv.create_bucket("velero-main")
     kube.create(*V, "backupstoragelocations", s3srv.bsl_manifest("velero-main", prefix="cluster1"), NS)

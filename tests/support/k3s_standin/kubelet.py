@@ -294,4 +294,3 @@ def wanted(data_dir: Path, default_data_dir: Path) -> bool:
     from . import netstate  # pylint: disable=import-outside-toplevel
     flag = os.environ.get("K3S_STANDIN_KUBELET")
     return flag == "1" or (flag != "0" and netstate.wanted(data_dir, default_data_dir))
-
