@@ -371,6 +371,17 @@ def _remove(module, api, plural, name):
     return result, current
 
 
+def _apply_with_diff(module, api, plural, body, make_patch, key):
+    """Create or patch one object (_apply); the result holds it under `key`, and a diff of its spec in diff mode."""
+    changed, obj, before = _apply(module, api, plural, body, make_patch)
+    result = {"changed": changed, key: obj}
+    if changed and module._diff:
+        after = merge_patch(before or {}, make_patch(before or {}, body["spec"])) if before is not None else body["spec"]
+        result["diff"] = _diff({"spec": before} if before is not None else {}, {"spec": after},
+                               "%s %s/%s" % (KINDS[plural], api.namespace, body["metadata"]["name"]))
+    return result
+
+
 def run_schedule(module, api):
     params = module.params
     name = params["name"]
@@ -378,13 +389,7 @@ def run_schedule(module, api):
         result, unused = _remove(module, api, SCHEDULES, name)
         result["schedule"] = None
         return result
-    body = schedule_body(params)
-    changed, schedule, before = _apply(module, api, SCHEDULES, body, schedule_patch)
-    result = dict(changed=changed, schedule=schedule)
-    if changed and module._diff:
-        after = merge_patch(before or {}, schedule_patch(before or {}, body["spec"])) if before is not None else body["spec"]
-        result["diff"] = _diff({"spec": before} if before is not None else {}, {"spec": after}, "Schedule %s/%s" % (api.namespace, name))
-    return result
+    return _apply_with_diff(module, api, SCHEDULES, schedule_body(params), schedule_patch, "schedule")
 
 
 def run_storage_location(module, api):
@@ -394,13 +399,8 @@ def run_storage_location(module, api):
         result, unused = _remove(module, api, LOCATIONS, name)
         result["storage_location"] = None
         return result
-    body = bsl_body(params)
-    changed, location, before = _apply(module, api, LOCATIONS, body, bsl_patch)
-    result = dict(changed=changed, storage_location=location)
-    if changed and module._diff:
-        after = merge_patch(before or {}, bsl_patch(before or {}, body["spec"])) if before is not None else body["spec"]
-        result["diff"] = _diff({"spec": before} if before is not None else {}, {"spec": after},
-                               "BackupStorageLocation %s/%s" % (api.namespace, name))
+    result = _apply_with_diff(module, api, LOCATIONS, bsl_body(params), bsl_patch, "storage_location")
+    changed = result["changed"]
     if params["wait"] and not module.check_mode:
         def describe(obj):
             status = status_of(obj)

@@ -9,18 +9,12 @@ import subprocess
 
 import pytest
 
-from standins.tailscale.netns import (IS_ROOT, KEY, OVER_TAILNET, PYTHON, STANDIN, debug_prefs, run, running_tailnet, status,
-                                      ts, wait_for)
+from standins.tailscale.netns import (KEY, OVER_TAILNET, PYTHON, STANDIN, debug_prefs, run, status,
+                                      tailnet_fixture, ts, wait_for)
 from support.module_utils import load_module_utils
 
 
-@pytest.fixture(scope="module")
-def tailnet(tmp_path_factory):
-    """Control and two nodes (a, b) logged in and Running (netns.running_tailnet)."""
-    if not IS_ROOT:
-        pytest.skip("needs root (network namespaces, VXLAN devices)")
-    with running_tailnet(tmp_path_factory.mktemp("tailnet")) as net:
-        yield net
+tailnet = tailnet_fixture  # the module-scoped tailnet of netns.py
 
 
 class CliModule(object):

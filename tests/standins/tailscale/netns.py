@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from support.poll import wait_for as _wait_for
 
 STANDIN = Path(__file__).resolve().parent  # control.py, tailscaled.py, tailscale.py, build-repo.sh
@@ -170,3 +172,13 @@ def ts_env(sock, *args, env=None, prefix=()):
     base.update(env or {})
     return run(*prefix, PYTHON, str(STANDIN / "tailscale.py"), f"--socket={sock}", *args, check=False, env=base,
                stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module", name="tailnet")
+def tailnet_fixture(tmp_path_factory):
+    """Control and two nodes (a, b) logged in and Running (running_tailnet), for a test module: bind it there as
+    `tailnet = tailnet_fixture`. Skipped without root (network namespaces, VXLAN devices)."""
+    if not IS_ROOT:
+        pytest.skip("needs root (network namespaces, VXLAN devices)")
+    with running_tailnet(tmp_path_factory.mktemp("tailnet")) as net:
+        yield net

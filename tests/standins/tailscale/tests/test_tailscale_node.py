@@ -21,7 +21,7 @@ import pytest
 
 from standins.tailscale import tailscale as CLI
 from standins.tailscale.netns import (CONFIG, CONTROL, IS_ROOT, KEY, KEY_UNAPPROVED, OVER_TAILNET, PYTHON, STANDIN,
-                                      debug_prefs, run, running_tailnet, status, ts, ts_env, wait_for)
+                                      debug_prefs, run, status, tailnet_fixture, ts, ts_env, wait_for)
 from support.paths import CONTRACTS, PROJECT_ROOT
 
 CONTRACT = CONTRACTS / "tailscale" / "status.json"
@@ -127,13 +127,7 @@ def test_up_checker_hides_a_literal_auth_key():
 
 
 # -- node tests: control.py and tailscaled in two network namespaces (netns.py) ------
-@pytest.fixture(scope="module")
-def tailnet(tmp_path_factory):
-    """Control and two nodes (a, b) logged in and Running (netns.running_tailnet)."""
-    if not IS_ROOT:
-        pytest.skip("needs root (network namespaces, VXLAN devices)")
-    with running_tailnet(tmp_path_factory.mktemp("tailnet")) as net:
-        yield net
+tailnet = tailnet_fixture  # the module-scoped tailnet of netns.py
 
 
 def type_name(value):
