@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.infra.k3s.plugins.module_utils.label_selector import namespace_included
 from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import (
     BACKUP_DELETING,
     COMPLETED,
@@ -62,13 +63,10 @@ def latest_backup(backups, phases=(COMPLETED,), schedule=None):
 
 
 def includes_namespace(backup, namespace):
-    """Whether the backup includes the namespace (included: empty or '*' or naming it; not excluded)."""
+    """Whether the backup includes the namespace, by Velero's namespace scoping (label_selector.namespace_included:
+    included empty, '*' or a glob naming it, and no excluded glob naming it)."""
     spec = backup.get("spec") or {}
-    included = spec.get("includedNamespaces") or []
-    excluded = spec.get("excludedNamespaces") or []
-    if namespace in excluded:
-        return False
-    return not included or "*" in included or namespace in included
+    return namespace_included(namespace, spec.get("includedNamespaces"), spec.get("excludedNamespaces"))
 
 
 def storage_location_of(backup):

@@ -246,6 +246,8 @@ def test_long_schedule_name_matches_velero_label(velero):
     ({}, True), ({"includedNamespaces": ["*"]}, True), ({"includedNamespaces": ["apps"]}, True),
     ({"includedNamespaces": ["db"]}, False), ({"includedNamespaces": ["*"], "excludedNamespaces": ["apps"]}, False),
     ({"excludedNamespaces": ["apps"]}, False), ({"excludedNamespaces": ["db"]}, True),
+    # Velero's namespace globs (pkg/util/collections/includes_excludes.go, wildcard/expand.go), as label_selector reads them.
+    ({"includedNamespaces": ["ap*"]}, True), ({"includedNamespaces": ["*"], "excludedNamespaces": ["a?ps"]}, False),
 ])
 def test_includes_namespace(velero, spec, included):
     assert velero.includes_namespace({"spec": spec}, "apps") is included
