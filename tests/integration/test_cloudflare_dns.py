@@ -612,3 +612,16 @@ def test_dns_playbook_refuses_bad_input_before_any_request(run_ansible, server, 
     assert proc.returncode != 0 and message in text, text
     assert server.requests() == []
     assert DEFAULT_TOKEN not in text
+
+
+def test_dns_playbook_keeps_the_token_out_of_vvv_output(run_ansible, server):
+    """The token reaches the module through the role's variable and its argument validation (spec no_log) and the
+    module's api_token (no_log): at -vvv it appears nowhere, on success and on a refusal alike."""
+    for extra in ({"dns_zone": ZONE}, {"dns_zone": ZONE, "dns_ttl": "short"}):
+        proc = run_ansible("ansible-playbook", "-vvv", "infra.k3s.dns", "-i", str(FIXTURES / "inventory.yml"),
+                           "-e", json.dumps(dict({"dns_cloudflare_base_url": server.base_url,
+                                                  "dns_cloudflare_api_token": DEFAULT_TOKEN}, **extra)),
+                           extra_env=dict(CLEAN_ENV, ANSIBLE_PYTHON_INTERPRETER=sys.executable))
+        text = proc.stdout + proc.stderr
+        assert "ESTABLISH LOCAL CONNECTION" in text or "Validation of arguments failed" in text, text  # really ran
+        assert DEFAULT_TOKEN not in text
