@@ -69,6 +69,13 @@ class NodeAgent:
     def _status(self, namespace: str, plural: str, name: str, status: dict) -> None:
         self.kubelet.api("PATCH", f"{GROUP_PATH}/namespaces/{namespace}/{plural}/{name}", {"status": status}, merge=True)
 
+    def _failed(self, namespace: str, plural: str, name: str, exc: Exception) -> None:
+        """A PodVolumeBackup/PodVolumeRestore ends Failed with the error as its message, logged by the node agent."""
+        self._status(namespace, plural, name, {"phase": "Failed", "message": f"{type(exc).__name__}: {exc}",
+                                               "completionTimestamp": now_iso()})
+        what = "backup" if plural == "podvolumebackups" else "restore"
+        self.kubelet.log("error", f"node-agent: pod volume {what} {name} failed: {exc}")
+
     def _bucket(self, namespace: str, location: str) -> tuple:
         """(S3 client, repository prefix `<prefix>/kopia/`) of a BackupStorageLocation, with its credentials."""
         bsl = self.kubelet.get(f"{GROUP_PATH}/namespaces/{namespace}/backupstoragelocations/{location}")
@@ -131,9 +138,7 @@ class NodeAgent:
             self.kubelet.log("info", f"node-agent: backed up {len(entries)} entries ({total} bytes) of volume "
                                      f"{spec['volume']} of pod {spec['pod']['namespace']}/{spec['pod']['name']}: snapshot {snapshot_id}")
         except (OSError, ValueError, KeyError, nodeapi.HttpError, s3sig.S3Error) as exc:
-            self._status(namespace, "podvolumebackups", name, {"phase": "Failed", "message": f"{type(exc).__name__}: {exc}",
-                                                               "completionTimestamp": now_iso()})
-            self.kubelet.log("error", f"node-agent: pod volume backup {name} failed: {exc}")
+            self._failed(namespace, "podvolumebackups", name, exc)
 
     def _restore(self, namespace: str, pvr: dict) -> None:
         name, spec = pvr["metadata"]["name"], pvr["spec"]
@@ -173,6 +178,4 @@ class NodeAgent:
             self.kubelet.log("info", f"node-agent: restored snapshot {spec['snapshotID']} ({total} bytes) into volume "
                                      f"{spec['volume']} of pod {spec['pod']['namespace']}/{spec['pod']['name']}")
         except (OSError, ValueError, KeyError, nodeapi.HttpError, s3sig.S3Error) as exc:
-            self._status(namespace, "podvolumerestores", name, {"phase": "Failed", "message": f"{type(exc).__name__}: {exc}",
-                                                                "completionTimestamp": now_iso()})
-            self.kubelet.log("error", f"node-agent: pod volume restore {name} failed: {exc}")
+            self._failed(namespace, "podvolumerestores", name, exc)
