@@ -193,10 +193,10 @@ def test_execution_environment_metadata_ships_and_names_the_requirements(install
     assert python == (PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8")
     wanted = {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0] for line in python.splitlines()
               if line.strip() and not line.startswith("#")}
-    assert wanted == {"kubernetes", "cloudflare", "boto3"}  # every library a plugin imports (see below)
+    assert wanted == {"kubernetes", "cloudflare", "boto3", "cryptography"}  # every library a plugin imports (see below)
     imported = set()
     for path in (PROJECT_ROOT / "plugins").rglob("*.py"):
-        imported |= set(re.findall(r"^\s*(?:import|from) (kubernetes|cloudflare|boto3|botocore)\b", path.read_text(encoding="utf-8"), re.M))
+        imported |= set(re.findall(r"^\s*(?:import|from) (kubernetes|cloudflare|boto3|botocore|cryptography)\b", path.read_text(encoding="utf-8"), re.M))
     assert imported - {"botocore"} <= wanted, imported
     system = [line for line in (root / deps["system"]).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     assert system and all(re.match(r"^[a-z0-9.+-]+( \[[a-z:! ]+\])?$", line) for line in system), system  # bindep's syntax
