@@ -63,7 +63,10 @@ def record_sets(facts, cluster, masters=(), exclude=(), api_name="k3s", wildcard
     active = [h for h in cluster if h not in exclude]
     servers = [h for h in masters or [] if h in active]
     no_ip = [h for h in active if not facts[h].get("public_ip")]
-    if not cluster or not active:
+    if not cluster:
+        raise DnsPlanError("the inventory has no host in the group k3s_cluster, so there is nothing to publish: give the "
+                           "inventory with -i (ansible-inventory -i INVENTORY --graph k3s_cluster lists the group)")
+    if not active:
         raise DnsPlanError("no host of k3s_cluster is left after dns_exclude_hosts (%s)" % ", ".join(exclude))
     if no_ip:
         raise DnsPlanError("hosts without public_ip: %s" % ", ".join(no_ip))

@@ -614,6 +614,19 @@ def test_dns_playbook_refuses_bad_input_before_any_request(run_ansible, server, 
     assert DEFAULT_TOKEN not in text
 
 
+def test_dns_playbook_with_no_cluster_host_says_so_before_any_request(run_ansible, server):
+    """An inventory without k3s_cluster hosts (none given with -i, or the group misspelt) fails naming that, not
+    dns_exclude_hosts, and asks nothing of Cloudflare."""
+    proc = run_ansible("ansible-playbook", "infra.k3s.dns", "-i", "localhost,",
+                       "-e", json.dumps({"dns_zone": ZONE, "dns_cloudflare_base_url": server.base_url,
+                                         "dns_cloudflare_api_token": DEFAULT_TOKEN}),
+                       extra_env=dict(CLEAN_ENV, ANSIBLE_PYTHON_INTERPRETER=sys.executable))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "the inventory has no host in the group k3s_cluster" in text, text
+    assert "dns_exclude_hosts" not in text
+    assert server.requests() == []
+
+
 def test_dns_playbook_keeps_the_token_out_of_vvv_output(run_ansible, server):
     """The token reaches the module through the role's variable and its argument validation (spec no_log) and the
     module's api_token (no_log): at -vvv it appears nowhere, on success and on a refusal alike."""

@@ -85,3 +85,10 @@ def test_excluded_host_without_public_ip_is_not_an_error():
     facts = dict(FACTS, worker3={})
     plan = dns_plan.record_sets(facts, CLUSTER, masters=MASTERS, exclude=["worker3"])
     assert ("worker3", "A") not in by_key(plan)
+
+
+def test_an_empty_cluster_group_is_named_as_such():
+    """No host in k3s_cluster (no -i, or a group misspelt) is said as that, not as hosts excluded by dns_exclude_hosts."""
+    with pytest.raises(dns_plan.DnsPlanError, match="the inventory has no host in the group k3s_cluster") as caught:
+        dns_plan.record_sets({}, [], masters=[])
+    assert "dns_exclude_hosts" not in str(caught.value)
