@@ -48,6 +48,12 @@ def _shared(name, hosts, facts):
             {"name": name, "type": "AAAA", "values": v6, "state": "present" if v6 else "absent"}]
 
 
+def ingress_flagged(facts, cluster):
+    """The hosts of the cluster whose ``dns_ingress`` is true, in the cluster's order (the wildcard's hosts while
+    any is left; infra.k3s.dr reads the same list to know when a failed node was the last of them)."""
+    return [h for h in cluster or [] if _flag((facts.get(h) or {}).get("dns_ingress"))]
+
+
 def record_sets(facts, cluster, masters=(), exclude=(), api_name="k3s", wildcard="*.apps", node_records=True,
                 node_suffix="", delete_excluded_node_records=False, extra=()):
     """Return ``records``, ``ingress_hosts`` (where the wildcard points), ``ingress_flagged`` (every node with
@@ -74,7 +80,7 @@ def record_sets(facts, cluster, masters=(), exclude=(), api_name="k3s", wildcard
         raise DnsPlanError("no server of k3s_masters is left after dns_exclude_hosts (%s) for the API name %s"
                            % (", ".join(exclude), api_name))
 
-    flagged_all = [h for h in cluster if _flag(facts[h].get("dns_ingress"))]
+    flagged_all = ingress_flagged(facts, cluster)
     flagged = [h for h in active if h in flagged_all]
     ingress = flagged if flagged else ([] if flagged_all else active)
 

@@ -15,10 +15,17 @@
   newer one was passed over. A pod brings its claims into a backup and a claim its volume, whatever their
   labels (vmware-tanzu/velero ``pkg/backup/actions/pod_action.go`` and ``backup_pv_action.go``), so the
   objects to cover are the pods and their workloads.
+- ``failover_check``: whether the failover may start (both nodes exist, the target Ready and schedulable, the
+  source not Ready unless forced); ``restore_target_check`` and ``restore_node_mapping``: the same for a restore
+  onto a node, and Velero's node mapping for it (every other node to the target).
+- ``app_cover``: what a backup must take to hold an application (dr_restore_workload).
+- ``ingress_plan``: where the public entry goes when the failed node was the last with ``dns_ingress`` (the
+  flagged hosts as module_utils/dns_plan.py reads them).
 """
 
 from __future__ import annotations
 
+from ansible_collections.infra.k3s.plugins.module_utils.dns_plan import ingress_flagged
 from ansible_collections.infra.k3s.plugins.module_utils.label_selector import backup_selectors, backup_takes
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -227,3 +234,132 @@ def pick_backup(backups, objects, name=None, phases=("Completed",), mode="all"):
             "start_timestamp": _start(chosen) if chosen else "",
             "phase": ((chosen or {}).get("status") or {}).get("phase") or "",
             "checked": checked}
+
+
+def node_ready(node):
+    """The status of a Node's Ready condition: 'True', 'False' or 'Unknown' (also when the node posts none)."""
+    for condition in ((node or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("status") or "Unknown")
+    return "Unknown"
+
+
+def _node(nodes, name):
+    return next((n for n in _items(nodes) if _meta(n).get("name") == name), None)
+
+
+def failover_check(nodes, source, target, force=False):
+    """Whether the failover of source onto target may start: {ok, error, source_ready}.
+
+    Refused, before any change: a node that does not exist, a target that is not Ready or is cordoned, and a source
+    that is Ready (its kubelet still posts status: it still runs the pods) unless forced."""
+    src, tgt = _node(nodes, source), _node(nodes, target)
+    problems = []
+    if src is None:
+        problems.append("node %s does not exist" % source)
+    if tgt is None:
+        problems.append("node %s does not exist" % target)
+    else:
+        if node_ready(tgt) != "True":
+            problems.append("target %s is not Ready (%s)" % (target, node_ready(tgt)))
+        if (tgt.get("spec") or {}).get("unschedulable"):
+            problems.append("target %s is cordoned" % target)
+    source_ready = node_ready(src) if src is not None else "Unknown"
+    if problems:
+        error = "Cannot fail over %s -> %s: %s; nodes: %s. Nothing was changed." % (
+            source, target, "; ".join(problems), ", ".join(_meta(n).get("name") or "" for n in _items(nodes)))
+    elif source_ready == "True" and not force:
+        error = ("Node %s is Ready (its kubelet is posting status): failing over would delete its pods and volumes' claims"
+                 " while it still runs them. Nothing was changed. If the node is really lost (e.g. it is Ready but"
+                 " unreachable from the outside) run again with -e force=true." % source)
+    else:
+        error = ""
+    return {"ok": not error, "error": error, "source_ready": source_ready}
+
+
+def restore_target_check(nodes, target, claims, app, namespace):
+    """Whether an application may be restored with its volumes on target: the node exists and is Ready, and none of
+    the application's claims is left (Velero skips an existing claim, so its volume would not move). '' when it may."""
+    names = _unique(_meta(c).get("name") for c in _items(claims))
+    tgt = _node(nodes, target)
+    out = []
+    if tgt is None or node_ready(tgt) != "True":
+        out.append("Node %s does not exist or is not Ready." % target)
+    if names:
+        out.append("The claims %s of %s still exist in %s: Velero skips existing claims, so their volumes cannot be moved"
+                   " to %s. Delete them (and the pods using them) first." % (", ".join(names), app, namespace, target))
+    return " ".join(out + ["Nothing was changed."]) if out else ""
+
+
+def restore_node_mapping(nodes, target):
+    """Velero's node mapping for a restore onto target: every other node to it; {} without a target (which clears a
+    mapping an earlier restore left)."""
+    if not target:
+        return {}
+    return {name: target for name in (_meta(n).get("name") for n in _items(nodes)) if name and name != target}
+
+
+def app_cover(found, namespace, selectors):
+    """What a backup must take (any one of) to hold an application: its objects as they are labelled now, from the
+    results of a k8s_info loop whose item is [{kind, ...}, selector]; when none is left, an object in the namespace
+    carrying only one of the application's label sets (selectors)."""
+    results = found.get("results") if isinstance(found, dict) else found
+    out = []
+    for result in results or []:
+        if result.get("skipped"):
+            continue
+        item = result.get("item")
+        kind = (item[0] if isinstance(item, (list, tuple)) else item or {}).get("kind") or "object"
+        for obj in result.get("resources") or []:
+            meta = _meta(obj)
+            out.append({"kind": kind, "namespace": meta.get("namespace"), "name": meta.get("name"),
+                        "labels": dict(meta.get("labels") or {})})
+    if not out:
+        out = [{"kind": "object", "namespace": namespace, "name": "", "labels": dict(labels)} for labels in selectors or []]
+    return out
+
+
+def _host_of(cluster, name):
+    """The inventory host a node name is: the host of that name, else the first named <name>.<domain>."""
+    return next((h for h in cluster if h == name), None) or next((h for h in cluster if h.startswith(name + ".")), "")
+
+
+def ingress_plan(facts, cluster, excluded, ingress_node, open_firewall=True, wildcard="*.apps", managed=True):
+    """Where the public entry goes after a failover.
+
+    ``facts`` maps each host of ``cluster`` to its ``dns_ingress`` and ``firewall_public_tcp_ports``. The wildcard
+    moves (``move``) only when some host has dns_ingress and all of those are ``excluded``; then only to
+    ``ingress_node`` (a node or inventory name) when it is a host left in DNS that serves 80 and 443 (``serves``) or
+    whose firewall may be opened (``open_firewall``; ``ports`` is what it then opens). ``refusal`` says why not, and
+    ``message`` what the run reports when the wildcard is left where it is ('' when it moves)."""
+    cluster = list(cluster or [])
+    excluded = list(excluded or [])
+    flagged = ingress_flagged(facts, cluster)
+    left = [h for h in flagged if h not in excluded]
+    move = bool(flagged) and not left
+    host = _host_of(cluster, ingress_node)
+    ports = [int(p) for p in ((facts.get(host) or {}).get("firewall_public_tcp_ports") or [])] if host else []
+    serves = 80 in ports and 443 in ports
+    if not host:
+        refusal = "%s is not a host of k3s_cluster in the inventory" % ingress_node
+    elif host in excluded:
+        refusal = "%s is taken off DNS too (dr_dns_exclude_hosts)" % host
+    elif not serves and not open_firewall:
+        refusal = ("%s does not open 80 and 443 (firewall_public_tcp_ports: %s) and dr_ingress_open_firewall is false"
+                   % (host, "[%s]" % ", ".join(str(p) for p in ports)))
+    else:
+        refusal = ""
+    managed = bool(managed) and bool(wildcard)
+    if not managed:
+        message = ""
+    elif not move:
+        message = ("Public entry: %s on %s (dns_ingress)" % (wildcard, ", ".join(left)) if flagged
+                   else "Public entry: %s on every node left (no node has dns_ingress)" % wildcard)
+    elif refusal:
+        message = ("Public entry NOT moved: %s is left as it is (on %s, the failed ingress node), because %s. Name a node"
+                   " that serves 80/443 with -e dr_ingress_node=NODE (its firewall is opened unless"
+                   " dr_ingress_open_firewall=false), then run this again." % (wildcard, ", ".join(flagged), refusal))
+    else:
+        message = ""
+    return {"managed": managed, "move": move, "left": left, "flagged": flagged, "host": host, "serves": serves,
+            "ports": _unique(ports + [80, 443]), "refusal": refusal, "message": message}

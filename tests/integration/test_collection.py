@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import subprocess
 import tarfile
@@ -59,7 +60,7 @@ def test_site_playbook_syntax_from_the_installed_collection(installed, run_ansib
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("role", ["common", "firewall", "tailscale", "k3s", "k3s_server", "k3s_agent"])
+@pytest.mark.parametrize("role", ["common", "firewall", "tailscale", "k3s", "k3s_server", "k3s_agent", "dr"])
 def test_role_documentation_from_the_installed_collection(installed, run_ansible, role):
     result = run_ansible("ansible-doc", "-t", "role", f"infra.k3s.{role}",
                          extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
@@ -104,6 +105,23 @@ def test_backup_playbook_refuses_mistyped_input_before_it_reaches_the_cluster(ru
     assert result.returncode != 0
     assert "Validation of arguments failed" in text and "backup_wait_timeout" in text, text
     assert "Back up the namespaces and wait" not in text, text
+
+
+@pytest.mark.parametrize("playbook,variables,bad", [
+    ("dr_failover", {"source_node": "worker1", "target_node": "worker2", "dr_restore_timeout": "soon"}, "dr_restore_timeout"),
+    ("dr_failover", {"source_node": "worker1", "target_node": "worker2", "force": "maybe"}, "dr_force"),
+    ("dr_restore_workload", {"app": "wiki", "dr_wait_sleep": "soon"}, "dr_wait_sleep"),
+])
+def test_dr_playbooks_refuse_mistyped_input_before_they_reach_the_cluster(run_ansible, playbook, variables, bad):
+    """The role infra.k3s.dr types every input, the runbooks' names (source_node, force, app) mapped to its own: a wrong
+    type fails at validation, before any task (the kubeconfig points nowhere, so reaching the API would fail
+    differently)."""
+    result = run_ansible("ansible-playbook", f"infra.k3s.{playbook}", "-i", str(PROJECT_ROOT / "inventory"),
+                         "-e", json.dumps(dict(variables, dr_kubeconfig="/nonexistent/kubeconfig")))
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Validation of arguments failed" in text and bad in text, text
+    assert "Start the clock" not in text and "Read the nodes" not in text, text
 
 
 def test_example_inventory_groups(run_ansible):

@@ -12,20 +12,23 @@ from support.paths import PROJECT_ROOT
 
 
 def _load_dr_plan():
-    """dr_plan.py with its import of label_selector (by collection name) satisfied, then removed from sys.modules."""
-    name = "ansible_collections.infra.k3s.plugins.module_utils.label_selector"
-    saved = sys.modules.get(name)
-    sys.modules[name] = load_module_utils("label_selector")
+    """dr_plan.py with its imports of label_selector and dns_plan (by collection name) satisfied, then removed from
+    sys.modules."""
+    names = {"ansible_collections.infra.k3s.plugins.module_utils." + short: short for short in ("label_selector", "dns_plan")}
+    saved = {name: sys.modules.get(name) for name in names}
+    for name, short in names.items():
+        sys.modules[name] = load_module_utils(short)
     try:
         spec = importlib.util.spec_from_file_location("infra_k3s_module_utils_dr_plan",
                                                       PROJECT_ROOT / "plugins" / "module_utils" / "dr_plan.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
-        if saved is None:
-            sys.modules.pop(name, None)
-        else:
-            sys.modules[name] = saved
+        for name, module_before in saved.items():
+            if module_before is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module_before
     return module
 
 
@@ -197,3 +200,115 @@ def test_pick_backup_any_mode_and_same_second():
     assert got["checked"][0]["name"] == "b" and "selects none of" in got["checked"][0]["reason"]
     with pytest.raises(ValueError):
         dr.pick_backup(backups, labelled, mode="some")
+
+
+def node(name, ready="True", cordoned=False, conditions=True):
+    status = {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": ready}]} if conditions else {}
+    return {"metadata": {"name": name}, "spec": {"unschedulable": True} if cordoned else {}, "status": status}
+
+
+def test_failover_check_refuses_missing_unready_or_cordoned_nodes_naming_each():
+    nodes = {"resources": [node("master1", ready="Unknown"), node(NODE, ready="Unknown"), node(OTHER)]}
+    assert dr.failover_check(nodes, NODE, OTHER) == {"ok": True, "error": "", "source_ready": "Unknown"}
+    check = dr.failover_check(nodes, "worker9", "master1")
+    assert not check["ok"]
+    assert check["error"] == ("Cannot fail over worker9 -> master1: node worker9 does not exist; target master1 is not Ready"
+                              " (Unknown); nodes: master1, worker1, worker2. Nothing was changed.")
+    cordoned = {"resources": [node(NODE, ready="False"), node(OTHER, cordoned=True)]}
+    assert "target worker2 is cordoned" in dr.failover_check(cordoned, NODE, OTHER)["error"]
+    assert "node worker3 does not exist" in dr.failover_check(nodes, NODE, "worker3")["error"]
+    # A node that posts no Ready condition is not Ready.
+    assert "not Ready (Unknown)" in dr.failover_check([node(NODE), node(OTHER, conditions=False)], NODE, OTHER)["error"]
+
+
+def test_failover_check_refuses_a_ready_source_unless_forced():
+    nodes = [node(NODE), node(OTHER)]
+    check = dr.failover_check(nodes, NODE, OTHER)
+    assert not check["ok"] and check["source_ready"] == "True"
+    assert check["error"].startswith("Node worker1 is Ready") and "-e force=true" in check["error"]
+    assert dr.failover_check(nodes, NODE, OTHER, force=True)["ok"]
+
+
+def test_restore_check_and_node_mapping():
+    nodes = {"resources": [node("master1"), node(NODE, ready="False"), node(OTHER)]}
+    assert dr.restore_node_mapping(nodes, OTHER) == {"master1": OTHER, NODE: OTHER}
+    assert dr.restore_node_mapping(nodes, "") == {}  # clears a mapping an earlier restore left
+    assert dr.restore_target_check(nodes, OTHER, [], "web", "shop") == ""
+    claims = [{"metadata": {"name": "web-data"}}, {"metadata": {"name": "web-data"}}, {"metadata": {"name": "web-logs"}}]
+    assert dr.restore_target_check(nodes, OTHER, claims, "web", "shop") == (
+        "The claims web-data, web-logs of web still exist in shop: Velero skips existing claims, so their volumes cannot be"
+        " moved to worker2. Delete them (and the pods using them) first. Nothing was changed.")
+    assert dr.restore_target_check(nodes, NODE, [], "web", "shop") == \
+        "Node worker1 does not exist or is not Ready. Nothing was changed."
+    assert dr.restore_target_check(nodes, "worker9", [], "web", "shop").startswith("Node worker9 does not exist")
+
+
+def test_app_cover_reads_the_k8s_info_loop_or_falls_back_to_the_label_sets():
+    selectors = [{"app.kubernetes.io/name": "web"}, {"app": "web"}]
+    found = {"results": [
+        {"item": [{"api_version": "apps/v1", "kind": "Deployment"}, "app.kubernetes.io/name=web"],
+         "resources": [{"metadata": {"namespace": "shop", "name": "web", "labels": {"app.kubernetes.io/name": "web"}}}]},
+        {"item": [{"api_version": "apps/v1", "kind": "Deployment"}, "app=web"], "resources": []},
+        {"item": [{"api_version": "v1", "kind": "PersistentVolumeClaim"}, "app=web"],
+         "resources": [{"metadata": {"namespace": "shop", "name": "web-data", "labels": None}}]},
+    ]}
+    assert dr.app_cover(found, "shop", selectors) == [
+        {"kind": "Deployment", "namespace": "shop", "name": "web", "labels": {"app.kubernetes.io/name": "web"}},
+        {"kind": "PersistentVolumeClaim", "namespace": "shop", "name": "web-data", "labels": {}}]
+    nothing_left = {"results": [dict(result, resources=[]) for result in found["results"]]}
+    assert dr.app_cover(nothing_left, "shop", selectors) == [
+        {"kind": "object", "namespace": "shop", "name": "", "labels": {"app.kubernetes.io/name": "web"}},
+        {"kind": "object", "namespace": "shop", "name": "", "labels": {"app": "web"}}]
+    # What it returns is what pick_backup reads in mode any: a backup of either label set holds the application.
+    backup = {"metadata": {"name": "b"}, "spec": {"includedNamespaces": ["shop"], "labelSelector": {"matchLabels": {"app": "web"}}},
+              "status": {"phase": "Completed", "startTimestamp": "2026-01-01T00:00:00Z"}}
+    assert dr.pick_backup([backup], dr.app_cover(nothing_left, "shop", selectors), mode="any")["name"] == "b"
+
+
+INGRESS_CLUSTER = ["master1", "worker1.example.net", "worker2"]
+
+
+def ingress_facts(overrides=None):
+    """dns_ingress and firewall_public_tcp_ports of each host, with overrides ({host: {var: value}}) applied."""
+    facts = {"master1": {"firewall_public_tcp_ports": [443, 80, 8443]},
+             "worker1.example.net": {"dns_ingress": "yes", "firewall_public_tcp_ports": [80, 443]},
+             "worker2": {"firewall_public_tcp_ports": ["8080"]}}
+    for host, values in (overrides or {}).items():
+        facts[host] = dict(facts[host], **values)
+    return facts
+
+
+def test_ingress_stays_while_another_ingress_node_is_left_or_none_has_it():
+    facts = ingress_facts({"worker2": {"dns_ingress": True}})
+    plan = dr.ingress_plan(facts, INGRESS_CLUSTER, ["worker1.example.net"], "worker2")
+    assert plan["move"] is False and plan["left"] == ["worker2"] and plan["flagged"] == ["worker1.example.net", "worker2"]
+    assert plan["message"] == "Public entry: *.apps on worker2 (dns_ingress)"
+    none_flagged = dr.ingress_plan(ingress_facts({"worker1.example.net": {"dns_ingress": "no"}}), INGRESS_CLUSTER, ["worker2"], "worker2")
+    assert none_flagged["move"] is False and none_flagged["message"] == "Public entry: *.apps on every node left (no node has dns_ingress)"
+    unmanaged = dr.ingress_plan(facts, INGRESS_CLUSTER, ["worker1.example.net"], "worker2", managed=False)
+    assert unmanaged["managed"] is False and unmanaged["message"] == ""
+
+
+def test_ingress_moves_to_a_node_that_serves_or_may_be_opened():
+    facts = ingress_facts()
+    # The failed node is the last with dns_ingress (read as dns_plan reads it: "yes" is true).
+    plan = dr.ingress_plan(facts, INGRESS_CLUSTER, ["worker1.example.net"], "worker2")
+    assert plan["move"] is True and plan["host"] == "worker2" and plan["serves"] is False
+    assert plan["refusal"] == "" and plan["message"] == "" and plan["ports"] == [8080, 80, 443]
+    served = dr.ingress_plan(facts, INGRESS_CLUSTER, ["worker1.example.net"], "master1", open_firewall=False)
+    assert served["serves"] is True and served["refusal"] == "" and served["ports"] == [443, 80, 8443]
+    # A node name finds its inventory host <name>.<domain>.
+    assert dr.ingress_plan(facts, INGRESS_CLUSTER, ["master1"], "worker1")["host"] == "worker1.example.net"
+
+
+@pytest.mark.parametrize("excluded, name, open_firewall, refusal", [
+    (["worker1.example.net"], "worker9", True, "worker9 is not a host of k3s_cluster in the inventory"),
+    (["worker1.example.net", "worker2"], "worker2", True, "worker2 is taken off DNS too (dr_dns_exclude_hosts)"),
+    (["worker1.example.net"], "worker2", False,
+     "worker2 does not open 80 and 443 (firewall_public_tcp_ports: [8080]) and dr_ingress_open_firewall is false"),
+])
+def test_ingress_is_not_moved_where_it_would_be_dropped(excluded, name, open_firewall, refusal):
+    plan = dr.ingress_plan(ingress_facts(), INGRESS_CLUSTER, excluded, name, open_firewall=open_firewall)
+    assert plan["move"] is True and plan["refusal"] == refusal
+    assert plan["message"].startswith("Public entry NOT moved: *.apps is left as it is (on worker1.example.net, the failed"
+                                      " ingress node), because " + refusal + ". Name a node")
