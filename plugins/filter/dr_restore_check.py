@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: infra.k3s maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The infra.k3s.dr_restore_check filter (documentation: dr_restore_check.yml). Whether an application may be restored onto a node, and Velero's node mapping for it.
+"""The infra.k3s.dr_restore_check filter (documentation: dr_restore_check.yml). Whether an application may be
+restored onto a node, and Velero's node mapping for it.
 
 The logic and its unit tests live in module_utils/dr_plan.py; this file only turns its errors into
 AnsibleFilterError."""
