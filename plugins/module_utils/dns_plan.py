@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.infra.k3s.plugins.module_utils.cloudflare_records import InvalidInput, fqdn, normalize_hostname
+
 
 class DnsPlanError(ValueError):
     """The inventory cannot give the record sets asked for."""
@@ -104,3 +106,51 @@ def record_sets(facts, cluster, masters=(), exclude=(), api_name="k3s", wildcard
         records.extend(_shared(wildcard, ingress, facts))
     return {"records": records + list(extra or []), "ingress_hosts": ingress, "ingress_flagged": flagged_all,
             "wildcard_left": bool(wildcard) and not ingress}
+
+
+def _owned_name(name, zone):
+    """The FQDN external-dns must leave to dns.yml for one of its record names: a wildcard's parent (``*.apps`` ->
+    ``apps.<zone>``, which covers the wildcard itself and every name under it), else the name."""
+    text = str(name).strip()
+    if text.startswith("*."):
+        text = text[2:]
+    elif text == "*":
+        text = "@"
+    return fqdn(text, zone)
+
+
+def external_dns_split(zone, facts, cluster, masters=(), api_name="k3s", wildcard="*.apps", node_records=True,
+                       node_suffix="", extra=(), more=()):
+    """The ``excludeDomains`` of external-dns that keep it off every name ``dns.yml`` publishes (issue 18).
+
+    external-dns v0.21.0 matches an exclusion against the name itself and every name under it
+    (kubernetes-sigs/external-dns endpoint/domain_filter.go, ``Match()`` and ``matchFilter()``), on the records it
+    wants and on the records it reads (plan/plan.go ``filterRecordsForPlan``): an excluded name is invisible to it.
+    The names are those of ``record_sets`` for every node of the cluster (none excluded: a node taken off by
+    dns_exclude_hosts keeps its name in the zone), plus ``more`` (the tunnel's hostnames, kept by the ingress role).
+
+    An exclusion cannot name the apex alone (it would cover the whole zone), so a record set dns.yml keeps at the
+    apex (in ``extra``) is returned in ``apex_shared`` instead: external-dns's TXT ownership keeps it off those
+    records (plan/plan.go: it creates on a name only where every record is its own). A wildcard at the apex (``*``)
+    leaves nothing to external-dns and is refused. Returns ``exclude_domains`` (sorted FQDNs), ``domain_filters``
+    (the zone) and ``apex_shared``."""
+    try:
+        zone = normalize_hostname(zone, "zone")
+    except InvalidInput as exc:
+        raise DnsPlanError(str(exc)) from exc
+    if wildcard and str(wildcard).strip() in ("*", "*.@", "*." + zone, "*." + zone + "."):
+        raise DnsPlanError("the ingress wildcard %s covers the whole zone %s: external-dns would have no name left to "
+                           "publish; use a wildcard under a label (*.apps) or leave external-dns off" % (wildcard, zone))
+    plan = record_sets(facts, cluster, masters=masters, exclude=(), api_name=api_name, wildcard=wildcard,
+                       node_records=node_records, node_suffix=node_suffix, extra=extra)
+    excluded, apex = [], []
+    try:
+        names = [_owned_name(r["name"], zone) for r in plan["records"] if r.get("name") is not None]
+        names += [_owned_name(name, zone) for name in more or ()]
+    except (InvalidInput, KeyError, TypeError) as exc:
+        raise DnsPlanError("a record name cannot be read: %s" % exc) from exc
+    for name in names:
+        target = apex if name == zone else excluded
+        if name not in target:
+            target.append(name)
+    return {"exclude_domains": sorted(excluded), "domain_filters": [zone], "apex_shared": apex}
