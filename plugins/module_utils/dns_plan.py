@@ -133,7 +133,8 @@ def external_dns_split(zone, facts, cluster, masters=(), api_name="k3s", wildcar
     apex (in ``extra``) is returned in ``apex_shared`` instead: external-dns's TXT ownership keeps it off those
     records (plan/plan.go: it creates on a name only where every record is its own). A wildcard at the apex (``*``)
     leaves nothing to external-dns and is refused. Returns ``exclude_domains`` (sorted FQDNs), ``domain_filters``
-    (the zone) and ``apex_shared``."""
+    (the zone), ``apex_shared`` and ``clashes`` (the names of ``more`` that dns.yml's names cover: a tunnel hostname
+    equal to a node or API name, or under the wildcard's parent, which the caller refuses)."""
     try:
         zone = normalize_hostname(zone, "zone")
     except InvalidInput as exc:
@@ -145,12 +146,15 @@ def external_dns_split(zone, facts, cluster, masters=(), api_name="k3s", wildcar
                        node_records=node_records, node_suffix=node_suffix, extra=extra)
     excluded, apex = [], []
     try:
-        names = [_owned_name(r["name"], zone) for r in plan["records"] if r.get("name") is not None]
-        names += [_owned_name(name, zone) for name in more or ()]
+        owned = [_owned_name(r["name"], zone) for r in plan["records"] if r.get("name") is not None]
+        others = [_owned_name(name, zone) for name in more or ()]
     except (InvalidInput, KeyError, TypeError) as exc:
         raise DnsPlanError("a record name cannot be read: %s" % exc) from exc
-    for name in names:
+    for name in owned + others:
         target = apex if name == zone else excluded
         if name not in target:
             target.append(name)
-    return {"exclude_domains": sorted(excluded), "domain_filters": [zone], "apex_shared": apex}
+    # a name of ``more`` that dns.yml's names already cover (the same name, or one under it) would be written by both
+    clashes = [name for name in others if any(name == own or name.endswith("." + own) for own in owned if own != zone)]
+    return {"exclude_domains": sorted(excluded), "domain_filters": [zone], "apex_shared": apex,
+            "clashes": _unique(clashes)}
