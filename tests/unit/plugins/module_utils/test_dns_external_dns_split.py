@@ -87,7 +87,7 @@ def test_the_port_follows_matchfilter():
 ], ids=["defaults", "node-suffix", "deeper-wildcard-no-api", "extra-records"])
 def test_every_dns_yml_name_is_excluded_and_routes_are_not(kwargs):
     split = dns_plan.external_dns_split(ZONE, FACTS, CLUSTER, masters=MASTERS, **kwargs)
-    plan_kwargs = {k: v for k, v in kwargs.items()}
+    plan_kwargs = dict(kwargs)
     published = fqdns(dns_plan.record_sets(FACTS, CLUSTER, masters=MASTERS, **plan_kwargs)["records"])
     assert published
     wildcard = plan_kwargs.get("wildcard", "*.apps")
