@@ -134,7 +134,8 @@ def external_dns_split(zone, facts, cluster, masters=(), api_name="k3s", wildcar
     records (plan/plan.go: it creates on a name only where every record is its own). A wildcard at the apex (``*``)
     leaves nothing to external-dns and is refused. Returns ``exclude_domains`` (sorted FQDNs), ``domain_filters``
     (the zone), ``apex_shared`` and ``clashes`` (the names of ``more`` that dns.yml's names cover: a tunnel hostname
-    equal to a node or API name, or under the wildcard's parent, which the caller refuses)."""
+    equal to a node or API name, or under the wildcard's parent, which the caller refuses) and ``more`` (the names of
+    ``more`` as FQDNs)."""
     try:
         zone = normalize_hostname(zone, "zone")
     except InvalidInput as exc:
@@ -157,4 +158,4 @@ def external_dns_split(zone, facts, cluster, masters=(), api_name="k3s", wildcar
     # a name of ``more`` that dns.yml's names already cover (the same name, or one under it) would be written by both
     clashes = [name for name in others if any(name == own or name.endswith("." + own) for own in owned if own != zone)]
     return {"exclude_domains": sorted(excluded), "domain_filters": [zone], "apex_shared": apex,
-            "clashes": _unique(clashes)}
+            "clashes": _unique(clashes), "more": _unique(others)}

@@ -109,7 +109,7 @@ def test_every_dns_yml_name_is_excluded_and_routes_are_not(kwargs):
 
 def test_defaults_give_the_names_of_the_research():
     split = dns_plan.external_dns_split(ZONE, FACTS, CLUSTER, masters=MASTERS)
-    assert split == {"domain_filters": [ZONE], "apex_shared": [], "clashes": [],
+    assert split == {"domain_filters": [ZONE], "apex_shared": [], "clashes": [], "more": [],
                      "exclude_domains": ["apps.example.com", "edge2.example.com", "k3s.example.com", "master1.example.com",
                                          "master2.example.com", "worker1.example.com"]}
 
@@ -125,7 +125,7 @@ def test_tunnel_hostnames_are_excluded_too():
     for name in ("blog.example.com", "shop.example.com"):
         assert not external_dns_matches(split["domain_filters"], split["exclude_domains"], name)
     assert external_dns_matches(split["domain_filters"], split["exclude_domains"], "www.example.com")
-    assert split["clashes"] == []
+    assert split["clashes"] == [] and split["more"] == ["blog.example.com", "shop.example.com"]
 
 
 def test_tunnel_hostnames_that_dns_yml_covers_are_named():
