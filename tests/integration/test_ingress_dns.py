@@ -64,14 +64,15 @@ def converge(run_ansible, tmp_path, k3s):
         count[0] += 1
         base = {"ingress_zone": ZONE, "ingress_cloudflare_api_token": DEFAULT_TOKEN,
                 "ingress_k3s_bin": str(k3s.bin), "ingress_kubeconfig": str(k3s.kubeconfig),
-                "ingress_manifest_dir": str(k3s.manifests)}
+                "ingress_manifest_dir": str(k3s.manifests),
+                "ingress_cert_manager_namespace": "cert-manager", "ingress_cloudflare_token_secret": "cloudflare-api-token"}
         base.update(variables)
         vars_file = tmp_path / ("vars-%d.json" % count[0])
         vars_file.write_text(json.dumps(base), encoding="utf-8")
         vars_file.chmod(0o600)
         inv = tmp_path / "inventory.json"
         inv.write_text(json.dumps(inventory(k3s)), encoding="utf-8")
-        tasks = [{"name": "DNS inputs", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "preflight_dns"}},
+        tasks = [{"name": "DNS inputs", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "preflight_dns", "public": True}},
                  {"name": "external-dns", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "external_dns"},
                   "when": "ingress_external_dns_enabled | bool"},
                  {"name": "tunnel", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "tunnel"},
