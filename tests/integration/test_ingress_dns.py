@@ -156,7 +156,7 @@ def test_dns_role_variables_are_read_with_the_dns_role_defaults():
     read = {}
     for task in tasks:
         for value in (task.get("vars") or {}).values():
-            match = re.fullmatch(r"\{\{ (dns_\w+) \| default\((.*)\) \}\}", str(value))
+            match = re.fullmatch(r"\{\{ (dns_\w+) \| default\((.*)\)( \| bool)? \}\}", str(value))
             if match:
                 read[match.group(1)] = yaml.safe_load(match.group(2))
     assert set(read) == {"dns_api_name", "dns_ingress_wildcard", "dns_node_records", "dns_node_suffix", "dns_extra_records"}
