@@ -132,8 +132,8 @@ def test_external_dns_installed_by_k3s_with_the_role_values(converge, k3s):
     assert sorted(a.split("=", 1)[1] for a in args if a.startswith("--exclude-domains=")) == [
         "apps.example.com", "k3s.example.com", "localhost.example.com", "worker1.example.com"]
     # the token only through the env, from cert-manager's token Secret (never in the args or the values)
-    assert container["env"] == [{"name": "CF_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "cloudflare-api-token",
-                                                                                         "key": "api-token"}}}]
+    token_ref = {"secretKeyRef": {"name": "cloudflare-api-token", "key": "api-token"}}
+    assert container["env"] == [{"name": "CF_API_TOKEN", "valueFrom": token_ref}]
     role = k3s.get("clusterrole", "external-dns")
     watched = {(r["apiGroups"][0], res) for r in role["rules"] for res in r["resources"]}
     assert {("gateway.networking.k8s.io", "httproutes"), ("gateway.networking.k8s.io", "gateways")} <= watched
