@@ -14,7 +14,9 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
+from support import crd_cel  # noqa: E402
 from support.k3s_process import K3s  # noqa: E402
+from support.paths import UPSTREAM_CRDS  # noqa: E402
 
 TOKEN = "cf-token-0123456789abcdef-ingress-role"
 ENABLELB = "svccontroller.k3s.cattle.io/enablelb"
@@ -24,6 +26,9 @@ ENABLELB = "svccontroller.k3s.cattle.io/enablelb"
 def k3s(tmp_path_factory):
     server = K3s(tmp_path_factory.mktemp("k3s"))
     server.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-1"}}))
+    # The Gateway API CRDs K3s's traefik-crd chart installs (39.0.x: v1.4.0 standard), unless the stand-in has them
+    if server.get("crd", "gateways.gateway.networking.k8s.io") is None:
+        server.kubectl("apply", "-f", str(UPSTREAM_CRDS / "gateway-api-v1.4.0-standard"))
     yield server
     server.stop()
 
@@ -63,9 +68,18 @@ def test_converges_and_is_idempotent(run_ansible, tmp_path, k3s):
     assert labels(k3s) == {"master-1": "false", "worker-1": "true"}
     config = (k3s.manifests / "infra-k3s-traefik-config.yaml").read_text()
     assert "kubernetesGateway" in config and "192.0.2" not in config  # no host data in the shared file
+    assert "Gateway API v1.4.0 (standard channel)" in first
+    stored = [k3s.get("gateways.gateway.networking.k8s.io", "public", "-n", "ingress"),
+              k3s.get("httproutes.gateway.networking.k8s.io", "https-redirect", "-n", "ingress")]
+    schemas = crd_cel.storage_schemas(UPSTREAM_CRDS / "gateway-api-v1.4.0-standard")
+    for obj in stored:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "infra.k3s"
+        assert crd_cel.violations(obj, schemas) == []
+    assert [(item["name"], item["port"]) for item in stored[0]["spec"]["listeners"]] == [("web", 8000), ("websecure", 8443)]
     second = platform(run_ansible, tmp_path, k3s, hosts)
     assert changed(second) == 0, second
     # the ingress moves: the labels follow the inventory
     hosts = {"master-1": {"public_ip": "192.0.2.11", "dns_ingress": True}, "worker-1.example.net": {"public_ip": "192.0.2.21"}}
-    platform(run_ansible, tmp_path, k3s, hosts)
+    platform(run_ansible, tmp_path, k3s, hosts, {"ingress_http_redirect": False})
     assert labels(k3s) == {"master-1": "true", "worker-1": "false"}
+    assert k3s.get("httproutes.gateway.networking.k8s.io", "https-redirect", "-n", "ingress") is None
