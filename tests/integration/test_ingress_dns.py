@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client as k8s_client
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
@@ -103,6 +104,55 @@ def secrets_in(text: str) -> list:
     return found
 
 
+def api_type_errors(obj, type_name: str, path: str = "") -> list:
+    """Fields of obj that the Kubernetes API type does not have, or of the wrong shape, and required fields missing.
+
+    The stand-in API server serves no OpenAPI definitions, so kubectl's own validation (--validate=strict) passes
+    anything there; the types here are kubernetes-client/python 36.0.3's models, generated from Kubernetes 1.36's
+    OpenAPI spec (openapi_types, attribute_map; a required field is one whose setter refuses None)."""
+    scalars = {"str": str, "int": int, "bool": bool, "float": (int, float), "datetime": str}
+    if type_name in scalars:
+        return [] if isinstance(obj, scalars[type_name]) and not (type_name == "int" and isinstance(obj, bool)) \
+            else ["%s: %r is not %s" % (path, obj, type_name)]
+    if type_name == "object":
+        return []
+    if type_name.startswith("list["):
+        if not isinstance(obj, list):
+            return ["%s: not a list" % path]
+        return [e for i, item in enumerate(obj) for e in api_type_errors(item, type_name[5:-1], "%s[%d]" % (path, i))]
+    if type_name.startswith("dict["):
+        if not isinstance(obj, dict):
+            return ["%s: not a map" % path]
+        inner = type_name[5:-1].split(", ", 1)[1]
+        return [e for k, v in obj.items() for e in api_type_errors(v, inner, "%s.%s" % (path, k))]
+    model = getattr(k8s_client, type_name)
+    if not isinstance(obj, dict):
+        return ["%s: not an object (%s)" % (path, type_name)]
+    by_json = {json_name: attr for attr, json_name in model.attribute_map.items()}
+    errors = ["%s.%s: unknown field of %s" % (path, key, type_name) for key in obj if key not in by_json]
+    for key, value in obj.items():
+        if key in by_json and value is not None:
+            errors += api_type_errors(value, model.openapi_types[by_json[key]], "%s.%s" % (path, key))
+    instance = model.__new__(model)
+    instance.local_vars_configuration = k8s_client.Configuration()
+    for attr, json_name in model.attribute_map.items():
+        if json_name not in obj:
+            try:
+                setattr(instance, attr, None)
+            except ValueError:
+                errors.append("%s.%s: required by %s" % (path, json_name, type_name))
+    return errors
+
+
+def test_api_type_check_catches_what_the_api_refuses():
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                  "spec": {"replicas": "2", "selector": {}, "template": {"spec": {"containers": [{"name": "c", "imag": "i"}]}}}}
+    assert api_type_errors(deployment, "V1Deployment") == [
+        ".spec.replicas: '2' is not int", ".spec.template.spec.containers[0].imag: unknown field of V1Container"]
+    del deployment["spec"]["selector"]
+    assert ".spec.selector: required by V1DeploymentSpec" in api_type_errors(deployment, "V1Deployment")
+
+
 # --- external-dns -------------------------------------------------------------------------------------
 
 def test_external_dns_installed_by_k3s_with_the_role_values(converge, k3s):
@@ -187,6 +237,11 @@ def test_tunnel_secret_cloudflared_and_cnames(converge, k3s, cloudflare, tmp_pat
     assert container["args"] == ["tunnel", "--no-autoupdate", "--config", "/etc/cloudflared/config.yaml", "--metrics",
                                  "0.0.0.0:2000", "run"]
     assert not secrets_in(json.dumps(deploy))
+    for kind, name, type_name in (("deployment", "cloudflared", "V1Deployment"), ("configmap", "cloudflared", "V1ConfigMap"),
+                                  ("secret", "cloudflared-token", "V1Secret")):
+        stored = k3s.get(kind, "-n", "ingress", name)
+        stored.pop("status", None)  # written by the stand-in's controllers, not by the role
+        assert api_type_errors(stored, type_name) == [], kind
     for path in [p for p in k3s.manifests.rglob("*") if p.is_file()]:
         assert not secrets_in(path.read_text(encoding="utf-8", errors="replace")), path
 
