@@ -24,7 +24,7 @@ from kubernetes.client.rest import ApiException
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
 from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
-from support.k3s_standin import apiserver  # noqa: E402
+from standins.k3s import apiserver  # noqa: E402
 from support.paths import VENV_BIN  # noqa: E402
 from support.velero_standin import controller, s3  # noqa: E402
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from support.k3s_standin import node
+from standins.k3s import node
 from support.paths import PROJECT_ROOT
 
 VERSION = "v1.31.4+k3s1"

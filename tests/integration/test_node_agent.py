@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
 from support.k3s_process import K3s  # noqa: E402
 from support.poll import wait_for  # noqa: E402
-from support.k3s_standin import apiserver, helm, manifests, yamlish  # noqa: E402
+from standins.k3s import apiserver, helm, manifests, yamlish  # noqa: E402
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 KEY_ID = "R2KEYIDnodeagent0123456789abcdef"

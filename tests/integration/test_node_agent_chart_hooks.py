@@ -34,7 +34,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
 from support.paths import UPSTREAM_CHARTS, upstream_bin  # noqa: E402
-from support.k3s_standin import yamlish  # noqa: E402
+from standins.k3s import yamlish  # noqa: E402
 
 # The K3s minors the collection supports (docs/k3s.md, "Versions"), each at a released patch: v1.34.1
 # (bitnami/charts#36357 ran it), v1.35.0 (vmware-tanzu/helm-charts#727), v1.36.4+k3s1 (the example inventory)

@@ -1,4 +1,4 @@
-"""infra.k3s.velero_* modules run by ansible-playbook against the K3s stand-in API server (tests/support/k3s_standin)
+"""infra.k3s.velero_* modules run by ansible-playbook against the K3s stand-in API server (tests/standins/k3s)
 with Velero's five CRDs registered, so every object the modules send is validated against Velero's schemas.
 
 Velero itself is simulated two ways:
@@ -27,7 +27,7 @@ from kubernetes.client.rest import ApiException
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
-from support.k3s_standin import apiserver  # noqa: E402
+from standins.k3s import apiserver  # noqa: E402
 from support.paths import CONTRACTS  # noqa: E402
 
 VELERO_CRDS = sorted((CONTRACTS / "velero").glob("velero.io_*.yaml"))

@@ -21,7 +21,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
-from support.k3s_standin import apiserver  # noqa: E402
+from standins.k3s import apiserver  # noqa: E402
 from support.velero_standin import controller, s3  # noqa: E402
 from support.velero_standin.kube import Kube, KubeError  # noqa: E402
 
@@ -611,7 +611,7 @@ def data_env(tmp_path_factory):
     """API server with Velero's CRDs and the chart's PodVolumeBackup/Restore CRDs, moto S3, the controller, and a
     stand-in kubelet (with its node agent) for node-a and node-b, each with its own host root."""
     import ssl  # pylint: disable=import-outside-toplevel
-    from support.k3s_standin import kubelet  # pylint: disable=import-outside-toplevel
+    from standins.k3s import kubelet  # pylint: disable=import-outside-toplevel
     base = tmp_path_factory.mktemp("data")
     with tarfile.open(CHART) as tar:
         for plural in ("podvolumebackups", "podvolumerestores"):

@@ -92,7 +92,7 @@ up() {
 
 # The real kubectl on every host (`k3s kubectl` execs it), helm and the upstream chart packages on the
 # server (the stand-in Helm controller installs Velero's real chart with them); see
-# tests/support/k3s_standin/README.md. Then what the real cluster has and the lab cannot: an R2 bucket
+# tests/standins/k3s/README.md. Then what the real cluster has and the lab cannot: an R2 bucket
 # and Cloudflare.
 dr_services_up() {
   local name release addr

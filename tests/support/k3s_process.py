@@ -1,4 +1,4 @@
-"""A stand-in `k3s server` as a process on loopback, for tests (tests/support/k3s_standin/).
+"""A stand-in `k3s server` as a process on loopback, for tests (tests/standins/k3s/).
 
 The `k3s` it runs is a wrapper around this source tree, the same code build-release.sh zips for the lab.
 """
@@ -25,7 +25,7 @@ def free_port() -> int:
 
 def write_k3s_wrapper(path: Path) -> Path:
     """An executable `k3s` that runs the stand-in from this source tree (what build-release.sh zips)."""
-    path.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m support.k3s_standin \"$@\"\n" % (TESTS, sys.executable), encoding="utf-8")
+    path.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m standins.k3s \"$@\"\n" % (TESTS, sys.executable), encoding="utf-8")
     path.chmod(0o755)
     return path
 

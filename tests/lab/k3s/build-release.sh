@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the lab's stand-in `k3s` (tests/support/k3s_standin as a python3 zipapp) laid out like
+# Build the lab's stand-in `k3s` (tests/standins/k3s as a python3 zipapp) laid out like
 # K3s GitHub releases, so a plain HTTP server can mirror https://github.com/k3s-io/k3s/releases/download:
 #
 #   tests/lab/k3s/build-release.sh OUTDIR [VERSIONS...]     (default: v1.35.8+k3s1 v1.36.4+k3s1)
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-src=$(cd "$here/../../support/k3s_standin" && pwd)
+src=$(cd "$here/../../standins/k3s" && pwd)
 # The real helm.cattle.io CRDs, which K3s registers at start (../shared/upstream/SOURCE.md).
 crds=$(cd "$here/../../../.." && pwd)/shared/upstream/crds
 crd_files=("$crds/helm.cattle.io_helmcharts.yaml" "$crds/helm.cattle.io_helmchartconfigs.yaml")
@@ -31,7 +31,7 @@ fi
 mkdir -p "$outdir"
 
 sources_hash() {
-  (cd "$src" && find . -name '*.py' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$here/build-release.sh" "${crd_files[@]}" | cut -d' ' -f1) \
+  (cd "$src" && find . -maxdepth 1 -name '*.py' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$here/build-release.sh" "${crd_files[@]}" | cut -d' ' -f1) \
     | sha256sum | cut -d' ' -f1
 }
 

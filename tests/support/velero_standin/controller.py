@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..k3s_standin import schema as structural
+from standins.k3s import schema as structural
 from ..paths import CONTRACTS
 from . import cron, store
 from .kube import Kube, KubeError
@@ -1412,7 +1412,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
 
     def _provision(self, namespace: str, claim: str, node: str) -> None:
         """local-path's provisioner: a `local` PV pinned to the node, bound to the claim (the stand-in kubelet
-        of that node makes its directory when a pod uses it: k3s_standin/kubelet.py)."""
+        of that node makes its directory when a pod uses it: standins/k3s/kubelet.py)."""
         pvc = self.kube.get("", "v1", "persistentvolumeclaims", namespace, claim)
         spec = pvc.get("spec") or {}
         pv_name = f"pvc-{pvc['metadata']['uid']}"

@@ -464,7 +464,7 @@ def run_completion(args: list) -> int:
 
 
 def main(argv: list | None = None) -> int:
-    """Entry point of the `k3s` zipapp and `python3 -m k3s_standin`."""
+    """Entry point of the `k3s` zipapp and `python -m standins.k3s`."""
     called = os.path.basename(sys.argv[0]) if argv is None and sys.argv else "k3s"
     args = list(sys.argv[1:] if argv is None else argv)
     if called == "kubectl":

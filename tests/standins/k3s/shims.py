@@ -51,7 +51,7 @@ POD = ["/bin/sh", "-c", "sleep infinity & wait"]
 # The shim program written to <data>/data/<hash>/bin/containerd-shim-runc-v2. It must run on its
 # own (it is not part of the zipapp), so it only uses the standard library.
 SHIM_PROGRAM = r'''#!/usr/bin/python3
-"""Lab stand-in for containerd-shim-runc-v2 (see k3s_standin/shims.py)."""
+"""Lab stand-in for containerd-shim-runc-v2 (see tests/standins/k3s/shims.py)."""
 import ctypes
 import json
 import os

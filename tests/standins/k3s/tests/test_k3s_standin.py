@@ -16,14 +16,12 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for support.k3s_standin
-from support.k3s_process import free_port  # noqa: E402
-from support.k3s_standin import apiserver, yamlish  # noqa: E402
-from support.poll import wait_for as _wait_for  # noqa: E402
+from standins.k3s import apiserver, yamlish
+from support.k3s_process import free_port
+from support.paths import CONTRACTS, PROJECT_ROOT
+from support.poll import wait_for as _wait_for
 
-PROJECT_ROOT = HERE.parent.parent
-VELERO = PROJECT_ROOT.parent / "shared" / "contracts" / "velero"
+VELERO = CONTRACTS / "velero"
 BUILD = PROJECT_ROOT / "tests" / "lab" / "k3s" / "build-release.sh"
 VERSION = "v1.31.4+k3s1"
 
@@ -781,7 +779,7 @@ def test_kubelet_local_path_directory_and_pod_process(server, tmp_path):
     a pod's command run as a process with the volume's mountPath replaced by that directory, stopped with the pod;
     another node's pod is left alone."""
     import ssl  # pylint: disable=import-outside-toplevel
-    from support.k3s_standin import kubelet  # pylint: disable=import-outside-toplevel
+    from standins.k3s import kubelet  # pylint: disable=import-outside-toplevel
     api = config.new_client_from_config(server.kubeconfig_path)
     core = client.CoreV1Api(api)
     node = kubelet.Kubelet(server.url, ssl.create_default_context(cafile=server.ca_path), f"Bearer {server.token}",

@@ -1,4 +1,4 @@
-"""The stand-in's containerd shims (tests/support/k3s_standin/shims.py) and how reset.yml removes them.
+"""The stand-in's containerd shims (tests/standins/k3s/shims.py) and how reset.yml removes them.
 
 The stand-in shims run here for real, as the current user in a temporary data directory (network
 namespaces and iptables need root and are left to the Molecule scenario k3s). reset.yml's own
@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for support.k3s_standin
-from support.k3s_standin import shims  # noqa: E402
-from support.poll import wait_for  # noqa: E402
+from standins.k3s import shims
+from support.paths import PROJECT_ROOT
+from support.poll import wait_for
 
-RESET = HERE.parent.parent / "roles" / "k3s" / "tasks" / "reset.yml"
+RESET = PROJECT_ROOT / "roles" / "k3s" / "tasks" / "reset.yml"
 
 
 def alive(pid: int) -> bool:

@@ -49,7 +49,7 @@ HELM_ENV = "K3S_STANDIN_HELM"      # the real helm binary
 CHARTS_ENV = "K3S_STANDIN_CHARTS"  # directory of chart packages <chart>-<version>.tgz
 # Where the lab puts both on a server (extensions/molecule/*/prepare.yml, tests/lab/lab.sh).
 LAB_UPSTREAM = Path("/opt/infra-k3s-upstream")
-# This file in the source tree: tests/support/k3s_standin/helm.py; the project is three levels up.
+# This file in the source tree: tests/standins/k3s/helm.py; the project is three levels up.
 _SOURCE_PROJECT = Path(__file__).resolve().parents[3]
 _SHARED_UPSTREAM = _SOURCE_PROJECT.parent / "shared" / "upstream"
 
