@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from support import crd_cel
-from support.k3s_standin import schema
+from standins.k3s import schema
 from support.paths import PROJECT_ROOT, UPSTREAM_CRDS, VENV_BIN
 
 CRDS = UPSTREAM_CRDS / "gateway-api-v1.4.0-standard"

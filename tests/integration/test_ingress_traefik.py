@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from support.k3s_standin import helm, schema, yamlish
+from standins.k3s import helm, schema, yamlish
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin
 
 CHART = UPSTREAM_CHARTS / "traefik-39.0.701+up39.0.7.tgz"
