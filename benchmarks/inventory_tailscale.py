@@ -1,7 +1,7 @@
 """Benchmark the inventory plugin infra.k3s.tailscale on a 5,000-device tailnet.
 
 Serves a generated tailnet from the Tailscale API stand-in of the unit tests
-(tests/standins/tailscale/api_fake.py, real HTTP on 127.0.0.1) and times
+(APIServer in tests/standins/tailscale/control.py, real HTTP on 127.0.0.1) and times
 `ansible-inventory --list` (the venv's) on:
 
   static   a YAML inventory of the same hosts, groups and hostvars (the baseline)
@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from standins.tailscale.api_fake import API_KEY, FakeTailscaleAPI, api_device  # noqa: E402
+from standins.tailscale.control import API_KEY, APIServer, api_device  # noqa: E402
 
 TAG_GROUPS = {"k3s_masters": ["tag:k3s-master"], "k3s_workers": ["tag:k3s-worker"]}
 
@@ -92,7 +92,7 @@ def main():
     devices = tailnet(args.devices)
     inventory_bin = str(Path(sys.executable).parent / "ansible-inventory")
     results = {}
-    with tempfile.TemporaryDirectory(prefix="tailscale-inv-bench-") as tmp, FakeTailscaleAPI(devices).start() as server:
+    with tempfile.TemporaryDirectory(prefix="tailscale-inv-bench-") as tmp, APIServer(devices).start() as server:
         work = Path(tmp)
         collections = work / "collections"
         (collections / "ansible_collections" / "infra").mkdir(parents=True)

@@ -1,5 +1,5 @@
 """Fixtures of the inventory plugin tests: the plugin loaded as infra.k3s.tailscale from the working tree,
-a stand-in Tailscale API on 127.0.0.1 (tests/standins/tailscale/api_fake.py), recorded sleeps and warnings."""
+a stand-in Tailscale API on 127.0.0.1 (APIServer in tests/standins/tailscale/control.py), recorded sleeps and warnings."""
 from __future__ import annotations
 
 import importlib
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from standins.tailscale.api_fake import FakeTailscaleAPI
+from standins.tailscale.control import APIServer
 
 # As tests/conftest.py's CONTRACTS: the project's shared, read-only contract data.
 CONTRACTS = Path(__file__).resolve().parents[4].parent / "shared" / "contracts"
@@ -27,7 +27,7 @@ def contracts():
 
 @pytest.fixture
 def api_server():
-    server = FakeTailscaleAPI().start()
+    server = APIServer().start()
     yield server
     server.stop()
 

@@ -1,7 +1,7 @@
 """Tests of the inventory plugin infra.k3s.tailscale (plugins/inventory/tailscale.py).
 
 The plugin is loaded by ansible-core's plugin loader from the working tree and parses real
-configuration files; the API backend talks HTTP to standins.tailscale.api_fake.FakeTailscaleAPI on 127.0.0.1,
+configuration files; the API backend talks HTTP to standins.tailscale.control.APIServer on 127.0.0.1,
 serving the shared contract data or generated devices; the local backend runs a fake `tailscale`
 executable that prints the contract status.json.
 """
@@ -13,15 +13,35 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible.errors import AnsibleError, AnsibleParserError
 
-from standins.tailscale.api_fake import API_KEY, OAUTH_ID, OAUTH_SECRET, api_device, fake_cli
+from standins.tailscale.control import API_KEY, OAUTH_ID, OAUTH_SECRET, api_device
 
 SECRETS = (API_KEY, OAUTH_SECRET, "s3cr3t")
+
+
+def fake_cli(directory: Path, status=None, rc=0, stderr="", delay=0.0) -> Path:
+    """A `tailscale` executable that prints `status` as JSON and records its argv in argv.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "status.json").write_text(status if isinstance(status, str) else json.dumps(status))
+    script = directory / "tailscale"
+    script.write_text(
+        "#!%s\n"
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "here = Path(__file__).parent\n"
+        "(here / 'argv.json').write_text(json.dumps(sys.argv[1:]))\n"
+        "time.sleep(%r)\n"
+        "sys.stderr.write(%r)\n"
+        "sys.stdout.write((here / 'status.json').read_text())\n"
+        "sys.exit(%d)\n" % (sys.executable, delay, stderr, rc))
+    script.chmod(0o755)
+    return script
 
 
 def api_config(server, **extra):
