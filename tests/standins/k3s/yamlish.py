@@ -38,7 +38,7 @@ def _scalar(text: str):
     if text[0] == '"':
         if not text.endswith('"') or len(text) < 2:
             raise YAMLError(f"unterminated string: {text}")
-        return json.loads(text)
+        return _unescape(text[1:-1])
     if text[0] == "'":
         if not text.endswith("'") or len(text) < 2:
             raise YAMLError(f"unterminated string: {text}")
@@ -59,6 +59,23 @@ def _scalar(text: str):
     if _FLOAT.match(text):
         return float(text)
     return text
+
+
+# YAML 1.2 double-quoted escapes (spec 5.7); \x, \u and \U take 2, 4 and 8 hex digits.
+_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r",
+            "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)")
+
+
+def _unescape(body: str) -> str:
+    def one(match):
+        code = match.group(1)
+        if code[0] in "xuU" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        if code not in _ESCAPES:
+            raise YAMLError(f"unknown escape \\{code} in a double-quoted scalar")
+        return _ESCAPES[code]
+    return _ESCAPE.sub(one, body)
 
 
 def _flow(text: str, pos: int):
@@ -107,6 +124,26 @@ def _flow(text: str, pos: int):
     while end < len(text) and text[end] not in ",]}" and not (text[end] == ":" and text[end + 1:end + 2] in (" ", "")):
         end += 1
     return _scalar(text[pos:end]), end
+
+
+def _closed(text: str) -> bool:
+    """Whether a quoted scalar that starts text also ends on it (a closing quote, not an escaped one).
+
+    In a single-quoted scalar `''` is an escaped quote, so `'a == ''b''` is still open; in a
+    double-quoted one a backslash escapes the next character (YAML 1.2, 7.3.1 and 7.3.2).
+    """
+    quote, idx = text[0], 1
+    while idx < len(text):
+        if quote == '"' and text[idx] == "\\":
+            idx += 2
+            continue
+        if text[idx] == quote:
+            if quote == "'" and text[idx + 1:idx + 2] == "'":
+                idx += 2
+                continue
+            return idx == len(text) - 1
+        idx += 1
+    return False
 
 
 def _split_key(text: str):
@@ -177,7 +214,7 @@ class _Parser:
 
     def _continued(self, rest: str, indent: int) -> str:
         """Join the continuation lines of a multi-line plain or quoted scalar."""
-        if rest[0] in "[{" or (rest[0] in "\"'" and len(rest) > 1 and rest.endswith(rest[0])):
+        if rest[0] in "[{" or (rest[0] in "\"'" and _closed(rest)):
             return rest
         while True:
             nxt = self._next()
@@ -185,7 +222,10 @@ class _Parser:
                 return rest
             if rest[0] not in "\"'" and (nxt[2].startswith("- ") or _split_key(nxt[2]) is not None):
                 return rest
-            rest += " " + nxt[2]
+            # Line folding: a line break between two lines is one space, unless a double-quoted scalar
+            # escapes it with a trailing backslash (YAML 1.2, 7.3.1).
+            escaped = rest[0] == '"' and (len(rest) - len(rest.rstrip("\\"))) % 2 == 1
+            rest = rest[:-1] + nxt[2] if escaped else rest + " " + nxt[2]
             self.pos = nxt[0] + 1
 
     def _map(self, indent: int, first: str | None = None):
