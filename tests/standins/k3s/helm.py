@@ -265,6 +265,11 @@ class HelmController:
         self.charts = charts
         self.applied: dict = {}  # (namespace, name) -> (digest, [(group, version, plural, namespace, name)])
         self._stop = threading.Event()
+        # Failures the Job would get past by retrying (a kind whose CRD another chart is still installing, no
+        # helm yet): tried again after the Job's pod back-off, 10 s doubling up to 6 minutes (Kubernetes Job
+        # backoffLimit semantics; helm-controller's Job has backoffLimit 1000, chart.go job()).
+        self.retry_delay = 10.0
+        self.retry_at: dict = {}  # key -> (monotonic time of the next try, current delay, digest)
         # Monotonic, like the upstream controllers' Go timers (golang/go src/time/time.go, "Monotonic Clocks").
         self._last_bsl_check = 0.0
 
@@ -302,6 +307,8 @@ class HelmController:
             digest = hashlib.sha256(json.dumps([chart.get("spec"), (config or {}).get("spec")], sort_keys=True).encode()).hexdigest()
             if self.applied.get(key, (None,))[0] == digest:
                 continue
+            if key in self.retry_at and time.monotonic() < self.retry_at[key][0] and self.retry_at[key][2] == digest:
+                continue
             self.install(chart, config, digest)
         for key in [k for k in self.applied if k not in seen]:
             self.uninstall(key)
@@ -326,6 +333,9 @@ class HelmController:
     def _fail(self, chart: dict, key: tuple, digest: str, message: str, retry: bool = False) -> None:
         if not retry:  # the same spec is not tried again until it changes
             self.applied[key] = (digest, self.applied.get(key, (None, []))[1])
+        else:
+            delay = min(self.retry_at[key][1] * 2, 360.0) if key in self.retry_at and self.retry_at[key][2] == digest else self.retry_delay
+            self.retry_at[key] = (time.monotonic() + delay, delay, digest)
         self._job(chart, ok=False)
         self._status(chart, message)
         self.log("error", f"helm-controller: {key[0]}/{key[1]}: {message}")
@@ -350,7 +360,7 @@ class HelmController:
                 docs = render(helm, release, target, path, values_files(chart, config), set_args(spec), groups, workdir)
             written = self._apply_release(release, target, bool(spec.get("createNamespace")), docs, key)
         except ChartError as err:
-            self._fail(chart, key, digest, str(err), retry=helm is None)
+            self._fail(chart, key, digest, str(err), retry=helm is None or "ensure CRDs are installed first" in str(err))
             return
         except apiserver.ApiError as err:
             self._fail(chart, key, digest, f"Error: INSTALLATION FAILED: {err.message}")
@@ -364,6 +374,7 @@ class HelmController:
             if ref not in written:
                 self._delete(ref)
         self._job(chart, ok=True)
+        self.retry_at.pop(key, None)
         self.applied[key] = (digest, written)
         self._status(chart)
         self.log("info", f"helm-controller: installed {name or 'chartContent'} {ver} as {release} in {target}")
@@ -398,6 +409,8 @@ class HelmController:
                 store.get(crd_res, None, doc["metadata"]["name"])
             except apiserver.ApiError:
                 store.create(crd_res, doc, None)
+        for doc in hooks + rest:  # helm builds every object of the release before creating any (no half install)
+            self._resource(doc)
         phase = "pre-upgrade" if key in self.applied else "pre-install"
         for doc in sorted((d for d in hooks if phase in _hook(d)),
                           key=lambda d: (int(((d["metadata"].get("annotations") or {}).get("helm.sh/hook-weight")) or 0), _order(d))):
