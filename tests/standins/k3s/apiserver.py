@@ -136,6 +136,11 @@ BUILTIN = [
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"], ("status",)),
+    # Kinds the charts of issue 18 render (traefik's IngressClass, cert-manager's webhook configurations);
+    # stored only: no admission webhook is ever called.
+    Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
+    Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", False),
+    Resource("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False),
 ]
 WORKLOADS = {"deployments", "statefulsets", "replicasets", "daemonsets"}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -654,6 +659,10 @@ class Store:
             if not spec.get("clusterIP"):
                 spec["clusterIP"] = (current or {}).get("spec", {}).get("clusterIP") or f"10.43.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
             spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            # The API server's defaulting on a single-stack IPv4 cluster (K3s's default): one family, IPv4
+            # (kubernetes pkg/registry/core/service/storage/alloc.go, initIPFamilyFields).
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("ipFamilies", ["IPv4"])
             obj.setdefault("status", {"loadBalancer": {}})
         elif plural == "pods":
             spec = obj.setdefault("spec", {})
@@ -677,8 +686,10 @@ class Store:
         if res.plural not in WORKLOADS:
             return
         gen = obj["metadata"].get("generation", 1)
-        if res.plural == "daemonsets":
-            count = len(self.objects[("", "nodes")])
+        if res.plural == "daemonsets":  # one pod on each node its nodeSelector matches (taints are not checked)
+            selector = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("nodeSelector") or {}
+            count = sum(1 for node in self.objects[("", "nodes")].values()
+                        if all((node["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items()))
             obj["status"] = {"currentNumberScheduled": count, "desiredNumberScheduled": count, "numberAvailable": count,
                              "numberMisscheduled": 0, "numberReady": count, "updatedNumberScheduled": count, "observedGeneration": gen}
         else:

@@ -195,10 +195,10 @@ def _node_settings(cfg: dict) -> tuple:
 
 
 def _addons(store: apiserver.Store, disabled: set) -> None:
-    """Objects of K3s's packaged components (deployments only; nothing runs)."""
+    """Objects of K3s's packaged components (deployments only; nothing runs); Traefik comes from its HelmCharts (traefik.py)."""
     apps = store.find("apps", "v1", "deployments")
     for name, component in (("coredns", "coredns"), ("local-path-provisioner", "local-storage"),
-                            ("metrics-server", "metrics-server"), ("traefik", "traefik")):
+                            ("metrics-server", "metrics-server")):
         if component in disabled:
             continue
         body = {"metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": name}},
@@ -218,13 +218,19 @@ def _addons(store: apiserver.Store, disabled: set) -> None:
 
 
 def _controllers(store: apiserver.Store, cfg: dict, server_dir: Path) -> None:
-    """K3s's helm-controller and deploy controller (server/manifests/*.yaml auto-applied)."""
-    from . import helm, manifests  # pylint: disable=import-outside-toplevel
+    """K3s's helm-controller, deploy controller (server/manifests/*.yaml auto-applied) with its packaged
+    traefik.yaml, ServiceLB, and Traefik's Gateway status writer (runs while Traefik's Deployment exists)."""
+    from . import helm, manifests, servicelb, traefik  # pylint: disable=import-outside-toplevel
+    disabled = {str(d) for d in cfg.get("disable") or []}
     manifests.register_crds(store)
     if not cfg.get("disable-helm-controller"):
         helm.register_crds(store)
         helm.HelmController(store, log=log).start()
-    manifests.ManifestWatcher(store, server_dir / "manifests", log=log).start()
+    traefik.stage(server_dir / "manifests", disabled)
+    manifests.ManifestWatcher(store, server_dir / "manifests", log=log, disables=disabled).start()
+    if "servicelb" not in disabled:
+        servicelb.ServiceLB(store, log=log).start()
+    traefik.GatewayStatus(store, log=log).start()
 
 
 def run_server(args: list) -> int:

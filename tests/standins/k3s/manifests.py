@@ -61,9 +61,10 @@ def documents(text: str) -> list:
 class ManifestWatcher:
     """Polls a manifests directory and applies what changed."""
 
-    def __init__(self, store: apiserver.Store, directory: Path, interval: float = 1.0, log=None):
+    def __init__(self, store: apiserver.Store, directory: Path, interval: float = 1.0, log=None, disables=()):
         self.store = store
         self.directory = Path(directory)
+        self.disables = set(disables)  # K3s's --disable names (traefik, metrics-server, ...)
         self.interval = interval
         self.log = log or (lambda *a, **k: None)
         self.applied: dict = {}  # file name -> (checksum, [(group, version, plural, namespace, name)])
@@ -94,6 +95,9 @@ class ManifestWatcher:
         present = {}
         if self.directory.is_dir():
             for path in sorted(self.directory.iterdir()):
+                if path.is_file() and path.name.endswith(SUFFIXES) and path.name.rsplit(".", 1)[0] in self.disables:
+                    self.delete_disabled(path)
+                    continue
                 if path.is_file() and path.name.endswith(SUFFIXES) and not path.name.startswith(".") \
                         and not (self.directory / (path.name + ".skip")).exists():
                     present[path.name] = path
@@ -112,6 +116,30 @@ class ManifestWatcher:
                 self._delete(ref)
             self._addon(name, None, None)
             self.log("info", f"Deleted objects of removed manifest {name}")
+
+    def delete_disabled(self, path: Path) -> None:
+        """A disabled component's file: its objects and Addon are deleted, then the file itself.
+
+        k3s-io/k3s pkg/deploy/controller.go, listFilesIn(): "Disabled files are not just skipped, but actively
+        deleted from the filesystem"; shouldDisableFile() matches the file name without its extension against
+        the --disable list; delete() removes every object the file names, then the file.
+        """
+        try:
+            docs = documents(path.read_text(encoding="utf-8"))
+        except (OSError, yamlish.YAMLError, ValueError) as exc:
+            self.log("error", f"Failed to process config: failed to delete {path}: {exc}")
+            return
+        for doc in docs:
+            try:
+                res = _resource(self.store, str(doc["apiVersion"]), str(doc["kind"]))
+                namespace = ((doc.get("metadata") or {}).get("namespace") or DEFAULT_NAMESPACE) if res.namespaced else None
+                self.store.delete(res, namespace, doc["metadata"]["name"])
+            except (apiserver.ApiError, KeyError, TypeError):
+                pass
+        self.applied.pop(path.name, None)
+        self._addon(path.name, None, None)
+        path.unlink(missing_ok=True)
+        self.log("info", f"Deleted disabled manifest {path} and its objects")
 
     def apply_file(self, name: str, path: Path, text: str, checksum: str) -> None:
         """Apply every object of one file (errors are logged, as K3s logs them, and retried on change)."""
