@@ -713,7 +713,7 @@ def test_server_is_ready_before_its_node_registers(k3s_bin, tmp_path):
     log = tmp_path / "server.log"
     proc = spawn(k3s_bin, "server", "--bind-address", "127.0.0.1", "--https-listen-port", str(port), "--node-name", "master-1",
                  "--node-ip", "10.9.0.1", "--data-dir", str(tmp_path / "data"), "--write-kubeconfig", str(tmp_path / "k3s.yaml"),
-                 log=log, env={"K3S_STANDIN_REGISTER_DELAY": "4"})
+                 log=log, env={"K3S_STANDIN_REGISTER_DELAY": "10"})
     try:
         wait_for(lambda: "up and running" in log.read_text(encoding="utf-8"), what="server up")
         kc = ["kubectl", "--kubeconfig", str(tmp_path / "k3s.yaml")]
