@@ -15,6 +15,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.infra.k3s.plugins.module_utils.kubernetes import (
     REQUEST_TIMEOUT,
+    ApiException,
     KubernetesError,
     api_error,
     build_api_client,
@@ -67,7 +68,7 @@ def fetch_cluster_certificate(params, client_factory=build_api_client):
         body = resp[0].data if isinstance(resp, tuple) else resp.data
     except connection_errors() as exc:
         raise api_error(exc, what)
-    except Exception as exc:  # ApiException, the client's only other error
+    except ApiException as exc:
         err = api_error(exc, what)
         if getattr(err, "status", None) == 404:
             err.msg += (" (is the controller installed under this name? set controller_name and controller_namespace, "

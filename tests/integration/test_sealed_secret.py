@@ -179,6 +179,15 @@ def test_still_holds_only_the_same_input_for_the_same_key(keypair):
     assert par["data"]["password"] not in stored and stored != OBJ.input_hash(par, fingerprint)
 
 
+def test_the_first_certificate_is_used_as_kubeseal_does(keypair):
+    """ParseKey takes certs[0] of what /v1/cert.pem sends (the controller writes every certificate it has)."""
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    first, _fp = CRYPTO.load_certificate(keypair[1] + make_cert(other))
+    assert first.public_numbers() == keypair[0].public_key().public_numbers()
+    second, _fp = CRYPTO.load_certificate(make_cert(other) + keypair[1])
+    assert second.public_numbers() == other.public_key().public_numbers()
+
+
 def test_certificates_kubeseal_refuses(keypair):
     ec_key = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(CRYPTO.SealingError, match="expected an RSA public key"):
