@@ -113,7 +113,7 @@ seealso:
 EXAMPLES = r"""
 - name: Seal the database password into the repository tree, with the cluster's certificate
   infra.k3s.sealed_secret:
-    kubeconfig: /etc/rancher/k3s/k3s.yaml
+    kubeconfig: ~/.kube/k3s.yaml
     name: db
     namespace: shop
     data:
