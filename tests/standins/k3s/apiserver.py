@@ -604,6 +604,17 @@ class Store:
                            {"kind": res.kind, "group": res.group,
                             "causes": [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required",
                                         "field": "metadata.name"}]})
+        if res.group == "rbac.authorization.k8s.io":
+            # Roles and bindings take any path segment name, e.g. cert-manager's "cert-manager-controller-approve:cert-manager-io"
+            # (kubernetes pkg/apis/rbac/validation/validation.go ValidateRBACName = path.IsValidPathSegmentName:
+            # not "." or "..", no "/" or "%").
+            problems = [f"may not be '{name}'"] if name in (".", "..") else [f"may not contain '{c}'" for c in "/%" if c in str(name)]
+            if problems:
+                msg = f'Invalid value: "{name}": ' + ", ".join(problems)
+                raise ApiError(422, "Invalid", f'{kind} "{name}" is invalid: metadata.name: {msg}',
+                               {"name": name, "kind": res.kind, "group": res.group,
+                                "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": "metadata.name"}]})
+            return
         pattern = _LABEL_NAME if res.plural in ("namespaces", "services") else _NAME
         if not pattern.match(str(name)) or len(str(name)) > 253:
             msg = f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, ' \
