@@ -20,6 +20,7 @@ def run_platform(run_ansible, tmp_path, variables=None, hosts=None):
         "k3s_workers": {"hosts": {"agent1": {**local, **hosts["agent1"]}}},
     }, "vars": {"k3s_version": "v1.36.4+k3s1", "dns_zone": "example.com", "dns_cloudflare_api_token": TOKEN,
                 "ingress_firewall": False,  # the firewall play would run on this machine (Molecule checks it)
+                "ingress_acme_email": "ops@example.org",
                 "ingress_k3s_bin": str(tmp_path / "no-k3s"), **(variables or {})}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     result = run_ansible("ansible-playbook", "--check", "-i", "hosts.yml", "infra.k3s.platform", cwd=tmp_path)

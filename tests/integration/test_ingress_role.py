@@ -40,6 +40,7 @@ def platform(run_ansible, tmp_path, k3s_server: K3s, hosts: dict, variables=None
         "k3s_workers": {"hosts": {"worker-1.example.net": {**local, **hosts["worker-1.example.net"]}}},
     }, "vars": {"k3s_version": "v1.35.8+k3s1", "dns_zone": "example.com", "dns_cloudflare_api_token": TOKEN,
                 "ingress_firewall": False,  # the firewall play would run on this machine (Molecule checks it)
+                "ingress_acme_email": "ops@example.org",
                 "ingress_k3s_bin": str(k3s_server.bin), "ingress_kubeconfig": str(k3s_server.kubeconfig),
                 "ingress_manifest_dir": str(k3s_server.manifests), "ingress_wait_timeout": 60, "ingress_wait_delay": 1,
                 **(variables or {})}}}
