@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options shared by the infra.k3s modules that talk to Kubernetes (spec: module_utils/kubernetes.py).
 
-DOCUMENTATION is the connection (K8S_CONNECTION_ARGS), WAIT the waiting (K8S_WAIT_ARGS):
-use them as C(infra.k3s.kubernetes) and C(infra.k3s.kubernetes.wait).
+The connection options are kubernetes.core's (K8S_CONNECTION_ARGS is its AUTH_ARG_SPEC), documented by its
+fragment C(kubernetes.core.k8s_auth_options); DOCUMENTATION here adds what this collection's client does with
+them and its requirement, WAIT documents the waiting (K8S_WAIT_ARGS). Use them as C(kubernetes.core.k8s_auth_options),
+C(infra.k3s.kubernetes) and C(infra.k3s.kubernetes.wait).
 """
 
 from __future__ import annotations
@@ -13,43 +15,16 @@ from __future__ import annotations
 class ModuleDocFragment(object):
 
     DOCUMENTATION = r"""
-options:
-  kubeconfig:
-    description:
-      - Path to a kubeconfig file, for example the one K3s writes at C(/etc/rancher/k3s/k3s.yaml).
-      - If not set, the value of the E(K8S_AUTH_KUBECONFIG) environment variable is used, then the
-        first file of E(KUBECONFIG), then C(~/.kube/config). Without any and without O(host), the
-        in-cluster service account is used.
-    type: path
-  context:
-    description:
-      - The kubeconfig context to use; its current context if not set.
-      - If not set, the value of the E(K8S_AUTH_CONTEXT) environment variable is used.
-    type: str
-  host:
-    description:
-      - URL of the Kubernetes API server, for example V(https://127.0.0.1:6443).
-      - Overrides the server of the kubeconfig; without O(kubeconfig) and O(context), no kubeconfig is read.
-      - If not set, the value of the E(K8S_AUTH_HOST) environment variable is used.
-    type: str
-  api_key:
-    description:
-      - Bearer token to authenticate with, for example a service account token.
-      - Overrides the credentials of the kubeconfig.
-      - If not set, the value of the E(K8S_AUTH_API_KEY) environment variable is used.
-    type: str
-  validate_certs:
-    description:
-      - Whether the API server's certificate is verified.
-      - If not set, the value of the E(K8S_AUTH_VERIFY_SSL) environment variable is used.
-    type: bool
-    default: true
-  ca_cert:
-    description:
-      - Path to the CA certificate that signed the API server's certificate.
-      - Overrides the CA of the kubeconfig.
-      - If not set, the value of the E(K8S_AUTH_SSL_CA_CERT) environment variable is used.
-    type: path
+options: {}
+notes:
+  - The connection options are kubernetes.core's (C(kubernetes.core.k8s_auth_options)), read from the same
+    environment variables when not given; the official C(kubernetes) client is built from them directly.
+  - O(kubeconfig) is a file, several files separated by V(:) (merged as C(kubectl) merges E(KUBECONFIG)), or the
+    kubeconfig itself as a dictionary. If it is not set, E(K8S_AUTH_KUBECONFIG) is used, then the first file of
+    E(KUBECONFIG), then C(~/.kube/config). Without any and without O(host), the in-cluster service account is used.
+  - O(username) and O(password) are refused, since the Kubernetes API server has not accepted HTTP Basic authentication
+    since v1.19. Use O(api_key), O(client_cert) and O(client_key), or a kubeconfig.
+  - O(impersonate_groups) sends one C(Impersonate-Group) header per group, as C(kubectl --as-group) does.
 requirements:
   - kubernetes >= 24.2.0 (the official Kubernetes Python client, on the host that runs the module)
 """

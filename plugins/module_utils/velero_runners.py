@@ -16,6 +16,7 @@ import traceback
 from ansible_collections.infra.k3s.plugins.module_utils.kubernetes import (
     KubernetesError,
     require_kubernetes,
+    show_kubeconfig_path,
 )
 from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import (
     backup_body,
@@ -466,6 +467,7 @@ def run_backup_info(module, api, client_factory=None):
 
 def execute(module, runner, api_factory=None):
     """Run one module's runner(module, api) and exit; every KubernetesError (VeleroError) and WaitTimeout becomes fail_json here."""
+    show_kubeconfig_path(module)
     try:
         require_kubernetes()
         api = (api_factory or VeleroAPI.from_params)(module.params)

@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
   - infra.k3s.kubernetes
   - infra.k3s.velero
   - infra.k3s.velero_backup_options

@@ -8,6 +8,7 @@ Faults (HTTP 409 Conflict, 5xx) come from FaultProxy, a plain-HTTP proxy in fron
 """
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
 import itertools
@@ -33,8 +34,12 @@ from support.paths import CONTRACTS  # noqa: E402
 VELERO_CRDS = sorted((CONTRACTS / "velero").glob("velero.io_*.yaml"))
 GROUP, VERSION = "velero.io", "v1"
 # Variables the modules read as fallbacks: the tests must not inherit them (an empty value counts as set).
-FALLBACK_VARIABLES = ("K8S_AUTH_KUBECONFIG", "K8S_AUTH_CONTEXT", "K8S_AUTH_HOST", "K8S_AUTH_API_KEY", "K8S_AUTH_VERIFY_SSL",
-                      "K8S_AUTH_SSL_CA_CERT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# The connection options' environment variables (module_utils/kubernetes.py, as kubernetes.core reads them).
+FALLBACK_VARIABLES = tuple("K8S_AUTH_" + name for name in (
+    "KUBECONFIG", "CONTEXT", "HOST", "API_KEY", "USERNAME", "PASSWORD", "VALIDATE_CERTS", "VERIFY_SSL", "CA_CERT", "SSL_CA_CERT",
+    "CLIENT_CERT", "CERT_FILE", "CLIENT_KEY", "KEY_FILE", "PROXY", "NO_PROXY", "PERSIST_CONFIG", "IMPERSONATE_USER",
+    "IMPERSONATE_GROUPS", "PROXY_HEADERS_PROXY_BASIC_AUTH", "PROXY_HEADERS_BASIC_AUTH", "PROXY_HEADERS_USER_AGENT")) + (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 HAS_CONTROLLER = (HERE.parent / "support" / "velero_standin" / "controller.py").exists()
 COUNTER = itertools.count(1)
 
@@ -671,18 +676,28 @@ def test_conflicts_and_server_errors(play, cluster, proxy, k8s):
 
 def test_connection_errors_and_no_log(play, cluster, k8s, tmp_path):
     token_task = {"module": "velero_backup_info", "host": k8s.url, "api_key": k8s.token, "ca_cert": k8s.ca_path, "kubeconfig": None}
-    refused, no_file, with_token, insecure = play(
+    # kubernetes.core's kubeconfig option also takes the kubeconfig itself: its token and CA stay out of -vvv output
+    inline = {"apiVersion": "v1", "kind": "Config", "current-context": "lab",
+              "clusters": [{"name": "lab", "cluster": {"server": k8s.url, "certificate-authority-data": base64.b64encode(
+                  Path(k8s.ca_path).read_bytes()).decode()}}],
+              "users": [{"name": "admin", "user": {"token": k8s.token}}],
+              "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}]}
+    refused, no_file, with_token, insecure, with_dict, basic = play(
         {"module": "velero_backup_info", "host": "http://127.0.0.1:9", "api_key": "not-a-real-token", "kubeconfig": None},
         {"module": "velero_backup_info", "kubeconfig": str(tmp_path / "nope.yaml")},
         token_task,
         dict(token_task, ca_cert=None, validate_certs=False),
+        {"module": "velero_backup_info", "kubeconfig": inline},
+        dict(token_task, api_key=None, username="admin", password="not-a-real-password"),
         verbosity=3)
     failed(refused, "Could not reach the Kubernetes API while listing Backups")
     failed(no_file, "kubeconfig file %s does not exist" % (tmp_path / "nope.yaml"))
-    assert ok(with_token)["backups"] == [] and ok(insecure)["backups"] == []
+    assert ok(with_token)["backups"] == [] and ok(insecure)["backups"] == [] and ok(with_dict)["backups"] == []
+    failed(basic, "username and password (HTTP Basic authentication) are not supported")
     output = play.last.stdout + play.last.stderr
     assert "ESTABLISH LOCAL CONNECTION" in output
-    assert k8s.token not in output and "not-a-real-token" not in output
+    assert k8s.token not in output and "not-a-real-token" not in output and "not-a-real-password" not in output
+    assert inline["clusters"][0]["cluster"]["certificate-authority-data"] not in output
 
 
 # ---------------------------------------------------------------------------------------

@@ -302,18 +302,6 @@ def test_wait_run_timeout_carries_outcome(velero):
     assert info.value.result["phase"] == "InProgress" and info.value.result["backup"]["metadata"]["name"] == "b"
 
 
-def test_connection_spec_and_env_fallbacks(k8s):
-    spec = k8s.k8s_argument_spec(extra=dict(type="str"))
-    assert set(spec) == {"kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "wait", "wait_timeout", "wait_sleep",
-                         "extra"}
-    assert spec["api_key"]["no_log"] is True and spec["validate_certs"]["default"] is True
-    assert spec["kubeconfig"]["fallback"][1] == ["K8S_AUTH_KUBECONFIG"]
-    assert spec["validate_certs"]["fallback"][1] == ["K8S_AUTH_VERIFY_SSL"]
-    spec["kubeconfig"]["type"] = "str"
-    assert k8s.K8S_CONNECTION_ARGS["kubeconfig"]["type"] == "path", "the shared spec must be copied"
-    assert "wait" not in k8s.k8s_argument_spec(wait=False)
-
-
 def test_api_client_from_host_and_token(k8s, tmp_path):
     api = k8s.build_api_client({"host": "https://192.0.2.1:6443/", "api_key": "t0ken", "validate_certs": False, "ca_cert": None})
     cfg = api.configuration
