@@ -46,7 +46,6 @@ except ImportError:  # pragma: no cover - the kubernetes client depends on it
     HAS_URLLIB3 = False
 
 
-
 def _connection_args():
     """kubernetes.core's connection options, with the environment variables its client reads as fallbacks.
 

@@ -30,5 +30,12 @@ find "$copy/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} + 2>/d
 (cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -c) | tar --warning=no-timestamp -x -C "$copy"
 printf 'tests/output/\n' >"$copy/.gitignore"
 
+# kubernetes.core (a galaxy.yml dependency whose module_utils and doc fragment the Kubernetes modules use)
+# beside the collection, where ansible-test looks for other collections: the copy in the venv.
+core=$("$venv/bin/python" -c 'import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])')
+rm -rf "$copy/../../kubernetes/core"
+mkdir -p "$copy/../../kubernetes"
+cp -r "$core" "$copy/../../kubernetes/core"
+
 cd "$copy"
 PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --venv --python "$python_version" --color no "$@"

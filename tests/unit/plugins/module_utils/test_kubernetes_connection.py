@@ -227,7 +227,7 @@ def _cert(name, key, issuer=None, issuer_key=None, ca=False, ip=None):
 def pki(tmp_path_factory):
     """A CA, a server certificate for 127.0.0.1 and a client certificate (CN kube-admin), as PEM files."""
     root = tmp_path_factory.mktemp("pki")
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for unused in range(3))
     ca = _cert("test-ca", ca_key, ca=True)
     files = {}
     for name, cert, key in (("ca", ca, ca_key), ("server", _cert("127.0.0.1", server_key, ca.subject, ca_key, ip="127.0.0.1"), server_key),
