@@ -21,6 +21,7 @@ from ansible_collections.infra.k3s.plugins.module_utils.kubernetes import (
     build_api_client,
     connection_errors,
     kubernetes,
+    show_kubeconfig_path,
 )
 from ansible_collections.infra.k3s.plugins.module_utils.sealed_secret_crypto import (
     CRYPTOGRAPHY_IMPORT_ERROR,
@@ -143,6 +144,7 @@ def run_sealed_secret(module, client_factory=build_api_client):
 
 def execute(module, runner, client_factory=build_api_client):
     """Run runner(module, client_factory) and exit: the one place its failures become fail_json."""
+    show_kubeconfig_path(module)
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     if not HAS_YAML:

@@ -28,6 +28,7 @@ author:
   - infra.k3s maintainers (@infra-k3s)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - kubernetes.core.k8s_auth_options
   - infra.k3s.kubernetes
 attributes:
   check_mode:
