@@ -219,17 +219,37 @@ def test_backup_completes_with_velero_layout_in_s3(env, shop_backup):
     assert b"level=info" in gzip.decompress(s3_get(env, f"{base}shop-1-logs.gz"))
 
 
+def modifier_configmap(kube, name, rules, **extra):
+    """A resource modifier ConfigMap in Velero's namespace (site/content/docs/v1.18/restore-resource-modifiers.md)."""
+    data = {"modifiers.yaml": yaml.safe_dump({"version": "v1", "resourceModifierRules": rules})} | extra
+    kube.create("", "v1", "configmaps", {"metadata": {"name": name}, "data": data}, NS)
+
+
+def selected_node_patch(node):
+    return [{"patchData": json.dumps({"metadata": {"annotations": {"volume.kubernetes.io/selected-node": node}}})}]
+
+
 def test_restore_with_namespace_and_node_mapping(env, shop_backup):
+    """Velero 1.18 places a restored claim only through a resource modifier (restore.go applies it after pvc_action.go
+    dropped selected-node): conditions on the original namespace, the name regex, a label selector and a
+    groupResource glob; a JSON patch and merge patches; a rule for another namespace does not apply."""
     assert shop_backup["status"]["phase"] == "Completed"
     kube = env["kube"]
-    kube.create("", "v1", "configmaps", {"metadata": {"name": "change-pvc-node", "labels": {
-        "velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}},
-        "data": {"node-a": "node-b"}}, NS)
+    modifier_configmap(kube, "shop-dr-modifiers", [
+        {"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": ["shop-dr"]},  # the new namespace: no match
+         "mergePatches": selected_node_patch("node-c")},
+        {"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": ["shop"], "resourceNameRegex": "^(data)$"},
+         "mergePatches": selected_node_patch("node-b")},
+        {"conditions": {"groupResource": "*.apps", "namespaces": ["shop"], "labelSelector": {"matchLabels": {"app": "web"}}},
+         "mergePatches": [{"patchData": '{"metadata": {"annotations": {"example.com/moved": "yes"}}}'}]},
+        {"conditions": {"groupResource": "configmaps", "resourceNameRegex": "^settings$"},
+         "patches": [{"operation": "add", "path": "/data/size", "value": "large"}]}])
     try:
-        new_restore(kube, "shop-dr", backupName="shop-1", namespaceMapping={"shop": "shop-dr"})
+        new_restore(kube, "shop-dr", backupName="shop-1", namespaceMapping={"shop": "shop-dr"},
+                    resourceModifier={"kind": "ConfigMap", "name": "shop-dr-modifiers"})
         restore = wait_phase(kube, "restores", "shop-dr", ("Completed", "PartiallyFailed", "Failed", "FailedValidation"))
     finally:
-        kube.delete("", "v1", "configmaps", "change-pvc-node", NS)
+        kube.delete("", "v1", "configmaps", "shop-dr-modifiers", NS)
     status = restore["status"]
     assert status["phase"] == "Completed", status
     assert status["errors"] == 0 and status["progress"]["itemsRestored"] == status["progress"]["totalItems"] > 5
@@ -251,13 +271,15 @@ def test_restore_with_namespace_and_node_mapping(env, shop_backup):
     assert pod["metadata"]["labels"]["velero.io/restore-name"] == "shop-dr" and pod["metadata"]["labels"]["app"] == "web"
     assert pod["spec"]["initContainers"][0]["name"] == "restore-wait"
     assert kube.get("apps", "v1", "deployments", "shop-dr", "web")["spec"]["replicas"] == 1
+    assert kube.get("apps", "v1", "deployments", "shop-dr", "web")["metadata"]["annotations"]["example.com/moved"] == "yes"
+    assert kube.get("", "v1", "configmaps", "shop-dr", "settings")["data"] == {"color": "blue", "size": "large"}
     assert "clusterIP" in kube.get("", "v1", "services", "shop-dr", "web")["spec"]  # re-allocated by the API server
     assert kube.get("", "v1", "namespaces", None, "shop-dr")["metadata"]["labels"]["app"] == "shop"
     assert kube.get("", "v1", "pods", "shop", "web-0")["spec"]["nodeName"] == "node-a"  # the source is untouched
     assert s3_keys(env, "restores/shop-dr/")  # restore logs and results are in the bucket
 
     # existingResourcePolicy: none only warns about a changed object, update puts the backed-up version back.
-    kube.patch("", "v1", "configmaps", "settings", {"data": {"color": "red"}}, "shop-dr")
+    kube.patch("", "v1", "configmaps", "settings", {"data": {"color": "red", "size": None}}, "shop-dr")
     new_restore(kube, "shop-dr-none", backupName="shop-1", namespaceMapping={"shop": "shop-dr"})
     again = wait_phase(kube, "restores", "shop-dr-none", ("Completed", "PartiallyFailed", "Failed"))
     assert again["status"]["phase"] == "Completed" and again["status"]["warnings"] >= 1
@@ -267,20 +289,58 @@ def test_restore_with_namespace_and_node_mapping(env, shop_backup):
     assert kube.get("", "v1", "configmaps", "shop-dr", "settings")["data"] == {"color": "blue"}
 
 
-def test_restore_clears_selected_node_without_a_mapping(env, shop_backup):
-    """Velero >= 1.17 (pvc_action.go): an unmapped selected-node is cleared even when that node exists, and the
-    claim waits for its first consumer instead of being provisioned on the backed-up node."""
+def test_restore_ignores_the_change_pvc_node_selector_configmap(env, shop_backup):
+    """Velero 1.18.1 (pvc_action.go, commit 7e15e9ba0): selected-node is always removed, even when that node exists
+    and a change-pvc-node-selector ConfigMap maps it (no longer read); the claim waits for its first consumer."""
     kube = env["kube"]
     assert kube.get("", "v1", "nodes", None, "node-a")  # the backed-up node is still in the cluster
-    new_restore(kube, "shop-nomap", backupName="shop-1", namespaceMapping={"shop": "shop-nomap"},
-                includedResources=["persistentvolumeclaims"])
-    restore = wait_phase(kube, "restores", "shop-nomap", ("Completed", "PartiallyFailed", "Failed"))
+    kube.create("", "v1", "configmaps", {"metadata": {"name": "change-pvc-node", "labels": {
+        "velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}},
+        "data": {"node-a": "node-b"}}, NS)
+    try:
+        new_restore(kube, "shop-nomap", backupName="shop-1", namespaceMapping={"shop": "shop-nomap"},
+                    includedResources=["persistentvolumeclaims"])
+        restore = wait_phase(kube, "restores", "shop-nomap", ("Completed", "PartiallyFailed", "Failed"))
+    finally:
+        kube.delete("", "v1", "configmaps", "change-pvc-node", NS)
     assert restore["status"]["phase"] == "Completed", restore["status"]
     pvc = kube.get("", "v1", "persistentvolumeclaims", "shop-nomap", "data")
     assert "volume.kubernetes.io/selected-node" not in (pvc["metadata"].get("annotations") or {}), pvc
     assert not pvc["spec"].get("volumeName") and (pvc.get("status") or {}).get("phase") != "Bound", pvc
     log = gzip.decompress(s3_get(env, f"{env['prefix']}/restores/shop-nomap/restore-shop-nomap-logs.gz")).decode()
-    assert "Clearing PVC selected-node annotation node-a" in log
+    assert "Removing PVC selected-node annotation node-a" in log
+
+
+@pytest.mark.parametrize("case, configmap, message", [
+    ("missing", None, "failed to get resource modifiers configmap velero/mod-missing"),
+    ("two-keys", {"a.yaml": "version: v1", "b.yaml": "version: v1"},
+     "Error in parsing resource modifiers provided in configmap velero/mod-two-keys: illegal resource modifiers "
+     "velero/mod-two-keys configmap"),
+    ("unknown-field", {"m.yaml": "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods}\n  mergePatch: []\n"},
+     'configmap velero/mod-unknown-field: failed to decode yaml data into resource modifiers, err: error unmarshaling JSON: '
+     'while decoding JSON: json: unknown field "mergePatch"'),
+    ("version", {"m.yaml": "version: v2\nresourceModifierRules: [{conditions: {groupResource: pods}, mergePatches: [{patchData: '{}'}]}]"},
+     "Validation error in resource modifiers provided in configmap velero/mod-version: unsupported resource modifier version v2"),
+    ("strategic", {"m.yaml": "version: v1\nresourceModifierRules: [{conditions: {groupResource: pods}, strategicPatches: [{patchData: '{}'}]}]"},
+     "strategicPatches are not modelled"),
+])
+def test_restore_with_a_bad_resource_modifier_fails_validation(env, shop_backup, case, configmap, message):
+    """restore_controller.go validateAndComplete: a resource modifier ConfigMap that is missing, has other than one data
+    key (resource_modifiers.go GetResourceModifiersFromConfig), does not decode strictly or does not validate
+    (resource_modifiers_validator.go) makes the restore FailedValidation, and nothing is restored."""
+    kube = env["kube"]
+    name = f"mod-{case}"
+    if configmap is not None:
+        kube.create("", "v1", "configmaps", {"metadata": {"name": name}, "data": configmap}, NS)
+    try:
+        new_restore(kube, name, backupName="shop-1", namespaceMapping={"shop": name}, resourceModifier={"kind": "configmap", "name": name})
+        restore = wait_phase(kube, "restores", name, ("Completed", "PartiallyFailed", "Failed", "FailedValidation"))
+    finally:
+        if configmap is not None:
+            kube.delete("", "v1", "configmaps", name, NS)
+    assert restore["status"]["phase"] == "FailedValidation", restore["status"]
+    assert any(message in error for error in restore["status"]["validationErrors"]), restore["status"]
+    assert kube.get("", "v1", "namespaces", None, name, default=None) is None
 
 
 def test_hostpath_volume_is_skipped_with_a_warning(env):
@@ -695,13 +755,15 @@ def test_volume_bytes_round_trip_through_the_bucket(data_env):
     kube.delete("", "v1", "persistentvolumeclaims", "data", ns)
     kube.delete("", "v1", "persistentvolumes", pv_name)
     wait_for(lambda: not on_a.exists())
-    kube.create("", "v1", "configmaps", {"metadata": {"name": "change-pvc-node", "labels": {
-        "velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}}, "data": {"node-a": "node-b"}}, NS)
+    modifier_configmap(kube, "notes-back-node-mapping", [
+        {"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": [ns], "resourceNameRegex": "^(data)$"},
+         "mergePatches": selected_node_patch("node-b")}])
     try:
-        new_restore(kube, "notes-back", backupName="notes-1", includedNamespaces=[ns])
+        new_restore(kube, "notes-back", backupName="notes-1", includedNamespaces=[ns],
+                    resourceModifier={"kind": "ConfigMap", "name": "notes-back-node-mapping"})
         restore = wait_phase(kube, "restores", "notes-back", ("Completed", "PartiallyFailed", "Failed"), timeout=30)
     finally:
-        kube.delete("", "v1", "configmaps", "change-pvc-node", NS)
+        kube.delete("", "v1", "configmaps", "notes-back-node-mapping", NS)
     assert restore["status"]["phase"] == "Completed" and restore["status"]["errors"] == 0, restore["status"]
     pvrs = kube.list(*V, "podvolumerestores", NS, "velero.io/restore-name=notes-back")
     assert [(p["status"]["node"], p["spec"]["snapshotID"], p["status"]["phase"]) for p in pvrs] == [("node-b", snapshot, "Completed")]

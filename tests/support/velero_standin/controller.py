@@ -20,7 +20,7 @@ from pathlib import Path
 
 from standins.k3s import schema as structural
 from ..paths import CONTRACTS
-from . import cron, store
+from . import cron, modifiers, store
 from .kube import Kube, KubeError
 
 LOG = logging.getLogger("velero_standin")
@@ -33,7 +33,6 @@ LABEL_BACKUP, LABEL_RESTORE = "velero.io/backup-name", "velero.io/restore-name"
 LABEL_SCHEDULE, LABEL_LOCATION, LABEL_BACKUP_UID = "velero.io/schedule-name", "velero.io/storage-location", "velero.io/backup-uid"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 LOCAL_PATH_BASE = "/var/lib/rancher/k3s/storage"  # K3s's DEFAULT_LOCAL_STORAGE_PATH for local-path's nodePathMap
-NODE_MAP_SELECTOR = "velero.io/plugin-config,velero.io/change-pvc-node-selector=RestoreItemAction"
 # Volume types the opt-out approach never selects, silently (vmware-tanzu/velero pkg/util/podvolume/pod_volume.go,
 # GetVolumesByPod); a claim whose PV is hostPath is selected and then skipped with a warning (see _fs_backups).
 FS_SKIP_VOLUME_TYPES = ("hostPath", "secret", "configMap", "projected", "downwardAPI")
@@ -855,6 +854,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
             elif (backup.get("status") or {}).get("phase") not in ("Completed", "PartiallyFailed"):
                 errors.append("Backup is not in a valid phase to restore from: "
                               f"{(backup.get('status') or {}).get('phase') or 'New'} (need Completed or PartiallyFailed)")
+        rules = self._resource_modifiers(spec, errors) if not errors else None
         name = restore["metadata"]["name"]
         if errors:
             LOG.info("restore %s: FailedValidation %s", name, errors)
@@ -863,8 +863,22 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         start = time.time()
         self._update("restores", restore, spec=spec_patch or None,
                      status={"phase": "InProgress", "startTimestamp": now_iso(start), "validationErrors": None})
-        self._running[("restores", name)] = {"due": time.monotonic() + self._delay(knobs), "outcome": outcome}
+        self._running[("restores", name)] = {"due": time.monotonic() + self._delay(knobs), "outcome": outcome, "modifiers": rules}
         LOG.info("restore %s: InProgress from backup %s", name, backup_name)
+
+    def _resource_modifiers(self, spec: dict, errors: list) -> list | None:
+        """The rules of spec.resourceModifier, read once when the restore is validated, as vmware-tanzu/velero v1.18.1
+        pkg/controller/restore_controller.go validateAndComplete() does: only a reference of kind "configmap" (any case) is
+        read, from Velero's namespace; a missing or invalid ConfigMap is a validation error (modifiers.read)."""
+        ref = spec.get("resourceModifier") or {}
+        if not ref or str(ref.get("kind") or "").lower() != "configmap":
+            return None
+        configmap = self.kube.get("", "v1", "configmaps", self.namespace, ref.get("name") or "", default=None)
+        try:
+            return modifiers.read(configmap, self.namespace, ref.get("name") or "")
+        except modifiers.ModifierError as exc:
+            errors.append(str(exc))
+            return None
 
     def _finish_restore(self, restore: dict, state: dict) -> bool:
         """Run the restore and record its outcome; False when it is to be tried again on the next pass.
@@ -896,7 +910,7 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
                 status = {"phase": "Failed", "failureReason": "velero-standin: restore-outcome knob is Failed",
                           "completionTimestamp": now_iso(), "errors": 1, "warnings": 0}
             else:
-                status = self._run_restore(restore, backup, loc, oplog, state["outcome"])
+                status = self._run_restore(restore, backup, loc, oplog, state["outcome"], state.get("modifiers"))
         except (KubeError, ValueError, KeyError, *store.STORAGE_ERRORS) as exc:
             if isinstance(exc, KubeError) and Kube.transient(exc) and state["passes"] < RESTORE_PASSES:
                 LOG.warning("restore %s: pass %d cut short, trying again: %s", name, state["passes"], exc)
@@ -925,15 +939,10 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
         LOG.info("restore %s: %s", name, status.get("phase"))
         return True
 
-    def _node_mapping(self) -> dict:
-        mapping: dict = {}
-        for cm in self.kube.list("", "v1", "configmaps", self.namespace, NODE_MAP_SELECTOR):
-            mapping.update(cm.get("data") or {})
-        return mapping
-
-    def _run_restore(self, restore: dict, backup: dict, loc: store.Location, oplog: OpLog, outcome: str) -> dict:
+    def _run_restore(self, restore: dict, backup: dict, loc: store.Location, oplog: OpLog, outcome: str,
+                     rules: list | None = None) -> dict:
         """Recreate the backup's objects (read back from S3); returns the terminal status."""
-        run = _RestoreRun(self, restore, backup, loc, oplog)
+        run = _RestoreRun(self, restore, backup, loc, oplog, rules)
         run.execute()
         if outcome == "PartiallyFailed" and not run.errors:
             run.errors.append("velero-standin: restore-outcome knob is PartiallyFailed")
@@ -1042,12 +1051,13 @@ class Controller:  # pylint: disable=too-many-instance-attributes,too-many-publi
 class _RestoreRun:  # pylint: disable=too-many-instance-attributes
     """One restore: the tarball read back from S3, filtered, transformed and created in order."""
 
-    def __init__(self, ctl: Controller, restore: dict, backup: dict, loc: store.Location, oplog: OpLog):
+    def __init__(self, ctl: Controller, restore: dict, backup: dict, loc: store.Location, oplog: OpLog,  # pylint: disable=too-many-arguments
+                 rules: list | None = None):
         self.ctl, self.kube, self.loc, self.log = ctl, ctl.kube, loc, oplog
         self.restore, self.backup = restore, backup
         self.spec = restore.get("spec") or {}
         self.mapping = self.spec.get("namespaceMapping") or {}
-        self.node_map = ctl._node_mapping()  # pylint: disable=protected-access
+        self.rules = rules  # spec.resourceModifier's rules, read when the restore was validated
         self.errors, self.warnings = [], []
         self.total = self.restored = 0
         self.resource_list: dict = {}
@@ -1226,6 +1236,9 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 for port in spec.get("ports") or []:
                     port.pop("nodePort", None)
             spec.pop("healthCheckNodePort", None)
+        if self.rules:
+            self._modify(gres, source_ns, new)
+            meta = new["metadata"]
         try:
             created = self.kube.create(group, version, plural, new, meta.get("namespace"))
         except KubeError as exc:
@@ -1247,6 +1260,21 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 self.restored_pvs[meta["name"]] = created
             elif gres == "pods":
                 self._after_pod(source_ns, obj, created)
+
+    def _modify(self, gres: str, source_ns: str | None, new: dict) -> None:
+        """The restore's resource modifiers, as vmware-tanzu/velero v1.18.1 pkg/restore/restore.go restoreItem() applies
+        them: after the restore item actions (here the transforms above), to the object in its original namespace,
+        just before it is created; a rule's error is a restore error of the item's namespace, the item is still created."""
+        target_ns = new["metadata"].get("namespace")
+        if source_ns:
+            new["metadata"]["namespace"] = source_ns
+        applied, errors = modifiers.apply(self.rules, new, gres, source_ns, selector_match, namespace_selected)
+        if target_ns:
+            new["metadata"]["namespace"] = target_ns
+        for index in applied:
+            self.log(f"Applying resource modifier patch on {source_ns or ''}/{new['metadata']['name']} (rule {index})")
+        for error in errors:
+            self._fail(f"{gres}/{self._ident(new)}: {error}")
 
     def _existing(self, group: str, version: str, plural: str, new: dict, current: dict) -> None:
         meta = new["metadata"]
@@ -1301,20 +1329,13 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         annotations = new["metadata"].setdefault("annotations", {})
         for key in ("pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller"):
             annotations.pop(key, None)
-        # vmware-tanzu/velero pkg/restore/actions/pvc_action.go, PVCAction.Execute() as of v1.17.0 (commit fd8c95baf,
-        # issue 9053): a selected-node with a mapping in the change-pvc-node-selector ConfigMap is rewritten to the
-        # mapped node; without a matching mapping it is always cleared (before 1.17 only when the node was gone), so
-        # that the claim is provisioned where the restored pod is scheduled. Velero 1.18.0 (commit 7e15e9ba0,
-        # "deprecate pvc node selection") dropped the mapping too and always clears the annotation: the stand-in
-        # keeps 1.17's mapping (docs/backups.md says what that means on 1.18).
-        node = annotations.get(SELECTED_NODE)
+        # vmware-tanzu/velero v1.18.1 pkg/restore/actions/pvc_action.go, PVCAction.Execute(): the selected-node annotation
+        # is always removed (commit 7e15e9ba0 "deprecate pvc node selection" dropped the change-pvc-node-selector
+        # ConfigMap, which is no longer read), so that the claim is provisioned where its pod is scheduled - unless the
+        # restore's resource modifier puts it back (_modify, after this action as in restore.go).
+        node = annotations.pop(SELECTED_NODE, None)
         if node:
-            if node in self.node_map:
-                annotations[SELECTED_NODE] = self.node_map[node]
-                self.log(f"Updating selected-node to {self.node_map[node]} from {node} (pvc {source_ns}/{new['metadata']['name']})")
-            else:
-                annotations.pop(SELECTED_NODE)
-                self.log(f"Clearing PVC selected-node annotation {node} (pvc {source_ns}/{new['metadata']['name']})")
+            self.log(f"Removing PVC selected-node annotation {node} (pvc {source_ns}/{new['metadata']['name']})")
         for key in ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner"):
             annotations.pop(key, None)
         spec = new.setdefault("spec", {})
