@@ -5,7 +5,7 @@
 the modules' shared argument specs, VeleroError (the family's one exception, with kubernetes.py's
 KubernetesError it derives from), small helpers (Go durations, label values, merge patches), and the
 bodies (Backup, Restore, Schedule, BackupStorageLocation, DeleteBackupRequest, the
-change-pvc-node-selector ConfigMap), validated by the unit tests against the CRDs' openAPIV3Schema.
+resource-modifier ConfigMap of a node mapping), validated by the unit tests against the CRDs' openAPIV3Schema.
 
 Pure functions, no requests.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -62,9 +63,12 @@ LABEL_SCHEDULE = "velero.io/schedule-name"
 LABEL_STORAGE_LOCATION = "velero.io/storage-location"
 LABEL_BACKUP_NAME = "velero.io/backup-name"
 LABEL_BACKUP_UID = "velero.io/backup-uid"
-LABEL_PLUGIN_CONFIG = "velero.io/plugin-config"
-LABEL_CHANGE_PVC_NODE = "velero.io/change-pvc-node-selector"
-NODE_MAPPING_CONFIGMAP = "change-pvc-node-selector-config"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# A restore's node mapping is a resource modifier (vmware-tanzu/velero v1.18.1 internal/resourcemodifiers/
+# resource_modifiers.go): a ConfigMap with exactly one data key (GetResourceModifiersFromConfig), named after the restore.
+NODE_MAPPING_SUFFIX = "-node-mapping"
+NODE_MAPPING_KEY = "node-mapping.yaml"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
 R2_URL = "https://%s.r2.cloudflarestorage.com"
 EXISTING_RESOURCE_POLICIES = ["none", "update"]
@@ -313,7 +317,7 @@ def _match_labels(labels):
     return {"matchLabels": dict((str(k), _stringify(v)) for k, v in labels.items())}
 
 
-def restore_body(name, namespace, backup_name, params):
+def restore_body(name, namespace, backup_name, params, resource_modifier=None):
     spec = {"backupName": backup_name}
     for option, field in (("included_namespaces", "includedNamespaces"), ("included_resources", "includedResources"),
                           ("excluded_resources", "excludedResources")):
@@ -329,6 +333,10 @@ def restore_body(name, namespace, backup_name, params):
         spec["restorePVs"] = bool(params["restore_pvs"])
     if params.get("existing_resource_policy"):
         spec["existingResourcePolicy"] = params["existing_resource_policy"]
+    if resource_modifier:
+        # restore_types.go RestoreSpec.ResourceModifier (a TypedLocalObjectReference); restore_controller.go reads it
+        # from the restore's namespace when its kind is "configmap" (case-insensitive).
+        spec["resourceModifier"] = {"kind": "ConfigMap", "name": resource_modifier}
     return {"apiVersion": API_VERSION, "kind": "Restore", "metadata": _meta(name, namespace), "spec": spec}
 
 
@@ -428,9 +436,55 @@ def delete_request_body(backup, namespace):
             "spec": {"backupName": name}}
 
 
-def node_mapping_configmap(namespace, mapping):
-    """The ConfigMap Velero's change-pvc-node-selector RestoreItemAction reads (old node -> new node)."""
+def node_mapping_configmap_name(restore_name):
+    """The name of a restore's node-mapping ConfigMap (a DNS subdomain of at most 253 characters)."""
+    return restore_name[:253 - len(NODE_MAPPING_SUFFIX)].rstrip(".-") + NODE_MAPPING_SUFFIX
+
+
+def _go_regex_literal(text):
+    """text as a literal in Go's RE2 syntax (an object name holds only [a-z0-9.-]; other punctuation is escaped too)."""
+    return re.sub(r"([^A-Za-z0-9_-])", r"\\\1", text)
+
+
+def node_mapping_rules(mapping, claims, namespaces):
+    """The resource modifier rules that put restored claims on the node mapping maps them to.
+
+    Velero 1.18 (vmware-tanzu/velero v1.18.1 pkg/restore/actions/pvc_action.go, PVCAction.Execute; commit 7e15e9ba0
+    "deprecate pvc node selection") always removes a claim's volume.kubernetes.io/selected-node and no longer reads the
+    change-pvc-node-selector ConfigMap. pkg/restore/restore.go restoreItem() applies the restore's resource modifiers
+    after the item actions, to the object still in its original namespace, just before it is created: a merge patch
+    there puts the annotation back, and K3s's local-path provisions the volume on that node. The claim's old node is
+    gone by then, so every claim goes to the one node the mapping names; the claims are those given (namespace/name),
+    else every claim the restore brings back (in namespaces, when given).
+    """
+    targets = sorted(set(str(node) for node in mapping.values()))
+    if len(targets) != 1:
+        raise VeleroError("node_mapping maps to %s: Velero 1.18 removes each restored claim's node before resource modifiers "
+                          "apply (pkg/restore/actions/pvc_action.go), so a restore can put its claims on one node only. Run one "
+                          "restore per target node." % ", ".join(targets))
+    patch = json.dumps({"metadata": {"annotations": {SELECTED_NODE: targets[0]}}}, sort_keys=True)
+    rules = []
+    by_namespace = {}
+    for claim in claims or []:
+        namespace, sep, name = str(claim).partition("/")
+        if not (sep and namespace and name) or "/" in name:
+            raise VeleroError("node_mapping_claims: %r is not namespace/name" % claim)
+        by_namespace.setdefault(namespace, set()).add(name)
+    for namespace in sorted(by_namespace):
+        rules.append({"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": [namespace],
+                                     "resourceNameRegex": "^(%s)$" % "|".join(_go_regex_literal(n) for n in sorted(by_namespace[namespace]))},
+                      "mergePatches": [{"patchData": patch}]})
+    if claims is None:
+        conditions = {"groupResource": "persistentvolumeclaims"}
+        if namespaces:
+            conditions["namespaces"] = list(namespaces)
+        rules.append({"conditions": conditions, "mergePatches": [{"patchData": patch}]})
+    return rules
+
+
+def node_mapping_configmap(namespace, name, rules):
+    """The resource modifier ConfigMap of a node mapping: one data key, YAML (written as JSON, which YAML reads) of
+    version v1 and the rules (site/content/docs/v1.18/restore-resource-modifiers.md)."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": NODE_MAPPING_CONFIGMAP, "namespace": namespace,
-                         "labels": {LABEL_PLUGIN_CONFIG: "", LABEL_CHANGE_PVC_NODE: "RestoreItemAction"}},
-            "data": dict((str(k), str(v)) for k, v in mapping.items())}
+            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: "infra.k3s"}},
+            "data": {NODE_MAPPING_KEY: json.dumps({"version": "v1", "resourceModifierRules": rules}, indent=2, sort_keys=True) + "\n"}}

@@ -37,8 +37,9 @@ from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import (
     LABEL_SCHEDULE,
     LOCATIONS,
     merge_patch,
-    NODE_MAPPING_CONFIGMAP,
     node_mapping_configmap,
+    node_mapping_configmap_name,
+    node_mapping_rules,
     outcome_fields,
     PARTIALLY_FAILED,
     phase_of,
@@ -237,24 +238,24 @@ def require_available_location(api, backup):
     return location
 
 
-def ensure_node_mapping(api, mapping, check_mode):
-    """Make the change-pvc-node-selector ConfigMap hold exactly mapping; (changed, configmap, before)."""
-    desired = node_mapping_configmap(api.namespace, mapping)
-    current = api.get_configmap(NODE_MAPPING_CONFIGMAP)
+def ensure_node_mapping(api, desired, check_mode):
+    """Make the restore's node-mapping ConfigMap exactly desired; (changed, configmap, before)."""
+    name = desired["metadata"]["name"]
+    current = api.get_configmap(name)
     if current is None:
         return True, api.create_configmap(desired, dry_run=check_mode), None
     labels = (current.get("metadata") or {}).get("labels") or {}
     patch = {}
     label_patch = dict((k, v) for k, v in desired["metadata"]["labels"].items() if labels.get(k) != v)
     if label_patch:
-        patch["metadata"] = {"labels": label_patch, "resourceVersion": current["metadata"].get("resourceVersion")}
+        patch["metadata"] = {"labels": label_patch}
     data_patch = exact_patch(current.get("data") or {}, desired["data"])
     if data_patch:
         patch["data"] = data_patch
-        patch.setdefault("metadata", {})["resourceVersion"] = current["metadata"].get("resourceVersion")
     if not patch:
         return False, current, current
-    return True, api.patch_configmap(NODE_MAPPING_CONFIGMAP, patch, dry_run=check_mode), current
+    patch.setdefault("metadata", {})["resourceVersion"] = current["metadata"].get("resourceVersion")
+    return True, api.patch_configmap(name, patch, dry_run=check_mode), current
 
 
 def run_restore(module, api):
@@ -279,22 +280,21 @@ def run_restore(module, api):
     if phase == PARTIALLY_FAILED:
         module.warn("Backup %s finished PartiallyFailed: what failed to be backed up will not be restored" % backup_name)
     result["storage_location"] = require_available_location(api, backup)
-    mapping = params.get("node_mapping")
-    if mapping is not None:
-        if mapping:
-            changed, configmap, before = ensure_node_mapping(api, mapping, module.check_mode)
-            result["node_mapping_configmap"] = configmap
-        else:
-            before = api.get_configmap(NODE_MAPPING_CONFIGMAP)
-            changed = before is not None and api.delete_configmap(NODE_MAPPING_CONFIGMAP, dry_run=module.check_mode)
-            configmap = None
-        result["changed"] = result["changed"] or changed
-        if changed and module._diff:
-            result.setdefault("diffs", []).append(_diff({"data": before.get("data") or {}} if before else {},
-                                                        {"data": configmap.get("data") or {}} if configmap else {},
-                                                        "ConfigMap %s/%s" % (api.namespace, NODE_MAPPING_CONFIGMAP)))
     restore_name = name or "%s-%s" % (backup_name[:238], utc_stamp())
-    body = restore_body(restore_name, api.namespace, backup_name, params)
+    modifier = None
+    if params.get("node_mapping"):
+        # Velero 1.18 places restored claims only through a resource modifier (velero_bodies.node_mapping_rules).
+        rules = node_mapping_rules(params["node_mapping"], params.get("node_mapping_claims"), params.get("included_namespaces"))
+        if rules:
+            desired = node_mapping_configmap(api.namespace, node_mapping_configmap_name(restore_name), rules)
+            changed, configmap, before = ensure_node_mapping(api, desired, module.check_mode)
+            modifier = desired["metadata"]["name"]
+            result["node_mapping_configmap"] = configmap
+            result["changed"] = result["changed"] or changed
+            if changed and module._diff:
+                result.setdefault("diffs", []).append(_diff({"data": before.get("data") or {}} if before else {},
+                                                            {"data": desired["data"]}, "ConfigMap %s/%s" % (api.namespace, modifier)))
+    body = restore_body(restore_name, api.namespace, backup_name, params, resource_modifier=modifier)
     try:
         restore = api.create(RESTORES, body, dry_run=module.check_mode)
         result["changed"] = True
@@ -319,9 +319,10 @@ def _finish_restore(module, api, result, restore):
         restore = _wait_run(api, RESTORES, restore["metadata"]["name"], params, module.check_mode)
         result["restore"] = restore
         result.update(outcome_fields(restore))
-        # The restore is over (whatever its outcome): a mapping left behind would move the volumes of every later restore.
+        # The restore is over (whatever its outcome): Velero read its resource modifier when it validated the restore
+        # (pkg/controller/restore_controller.go), so the ConfigMap is no longer needed.
         if params.get("node_mapping") and not params["keep_node_mapping"]:
-            result["node_mapping_removed"] = api.delete_configmap(NODE_MAPPING_CONFIGMAP)
+            result["node_mapping_removed"] = api.delete_configmap(node_mapping_configmap_name(restore["metadata"]["name"]))
             result["changed"] = result["changed"] or result["node_mapping_removed"]
         check_outcome("Restore", restore, params["allow_partially_failed"], dict(result))
     result["restore"] = restore

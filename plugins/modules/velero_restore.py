@@ -18,12 +18,17 @@ description:
     so the choice is explicit and returned in RV(backup_name).
   - Refuses to start (and changes nothing) when the backup is not V(Completed) or V(PartiallyFailed), or when its
     BackupStorageLocation is not V(Available), since Velero could not read the backup.
-  - With O(node_mapping), writes the ConfigMap C(change-pvc-node-selector-config) that Velero's
-    C(change-pvc-node-selector) restore action reads, so that volumes bound to a node (K3s C(local-path)) are restored onto
-    another one. The ConfigMap is made to hold exactly O(node_mapping).
+  - With O(node_mapping), puts the restored claims (K3s C(local-path) volumes are bound to a node) on the node it maps
+    to. Velero 1.18 removed the C(change-pvc-node-selector) mapping: its PVC restore action always removes a claim's
+    C(volume.kubernetes.io/selected-node) annotation (vmware-tanzu/velero v1.18.1 C(pkg/restore/actions/pvc_action.go),
+    commit 7e15e9ba0). The module therefore writes a resource modifier (C(internal/resourcemodifiers/resource_modifiers.go),
+    C(site/content/docs/v1.18/restore-resource-modifiers.md)) - the ConfigMap C(<restore>-node-mapping) in O(namespace)
+    with one data key - and references it in the restore's C(spec.resourceModifier). Velero applies it after the item
+    actions, just before it creates each claim (C(pkg/restore/restore.go) restoreItem), so the merge patch that sets the
+    annotation to the target node stands, and the volume is provisioned there.
   - Once a waited-for restore has finished (whatever its outcome), the module deletes that ConfigMap again, unless
-    O(keep_node_mapping) is set. Velero applies it to every restore, so a mapping left behind would move the volumes of
-    later restores too. O(node_mapping={}) deletes a mapping left by an earlier restore before this one starts.
+    O(keep_node_mapping) is set. Velero reads it only when it validates the restore it names
+    (C(pkg/controller/restore_controller.go)), so it affects no other restore.
   - With O(name), a restore of that name that exists is returned as it is (C(changed=false)). Without O(name), each run
     creates a new restore named C(<backup>-<YYYYMMDDHHMMSS>).
   - With O(wait), waits until the restore reaches a terminal phase and fails the task unless it is V(Completed) (or
@@ -41,7 +46,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - The Restore and the ConfigMap are sent with C(dryRun=All), so the API server validates them and nothing is created.
+      - The Restore and the node mapping ConfigMap are sent with C(dryRun=All), so the API server validates them and nothing
+        is created.
   diff_mode:
     support: full
     details:
@@ -110,17 +116,29 @@ options:
   node_mapping:
     description:
       - Old node name to new node name, for volumes bound to a node (K3s C(local-path) PVCs carry the node in their
-        C(volume.kubernetes.io/selected-node) annotation).
-      - Written to the ConfigMap C(change-pvc-node-selector-config) in O(namespace), labelled C(velero.io/plugin-config)
-        and C(velero.io/change-pvc-node-selector=RestoreItemAction); its data is replaced by this mapping.
-      - V({}) deletes that ConfigMap (a mapping an earlier restore left) before the restore starts.
+        C(volume.kubernetes.io/selected-node) annotation): the restored claims get the new node in that annotation.
+      - Velero 1.18 removes a claim's old node before resource modifiers apply, so the module cannot tell which claim was on
+        which node; all the values must be one node (run one restore per target node), and the claims moved are those of
+        O(node_mapping_claims), or every claim the restore brings back (in O(included_namespaces) when set).
+      - Written as a resource modifier ConfigMap C(<restore name>-node-mapping) in O(namespace) (one data key,
+        C(node-mapping.yaml): C(version: v1), one rule per namespace with C(groupResource: persistentvolumeclaims), the
+        original namespace, C(resourceNameRegex) of the claims and a merge patch of the annotation), referenced by the
+        restore's C(spec.resourceModifier).
+      - V({}) or no value restores without moving any claim (Velero 1.18 then leaves each claim's node unset, and it is
+        provisioned where its pod is scheduled).
     type: dict
+  node_mapping_claims:
+    description:
+      - The claims O(node_mapping) moves, as C(namespace/name) with the namespace they had in the backup (a resource
+        modifier matches the original namespace, also with O(namespace_mapping)).
+      - Not set - every claim the restore brings back moves. V([]) - none does (no resource modifier is written).
+    type: list
+    elements: str
   keep_node_mapping:
     description:
       - Leave the node mapping ConfigMap in place after a waited-for restore has finished.
-      - By default it is deleted then, since Velero would apply it to every later restore. Without O(wait) the module
-        cannot know when Velero is done with it, so it is always left; delete it afterwards or run the next restore with
-        O(node_mapping={}).
+      - By default it is deleted then. Without O(wait) the module cannot know when Velero is done with it, so it is
+        always left; it affects only the restore that names it.
     type: bool
     default: false
   allow_partially_failed:
@@ -141,6 +159,9 @@ seealso:
   - name: Velero restore reference
     description: What the fields of a Restore mean.
     link: https://velero.io/docs/main/api-types/restore/
+  - name: Velero restore resource modifiers
+    description: The ConfigMap format the node mapping is written in.
+    link: https://velero.io/docs/v1.18/restore-resource-modifiers/
 """
 
 EXAMPLES = r"""
@@ -165,6 +186,7 @@ EXAMPLES = r"""
       apps: apps-staging
     node_mapping:
       worker1: worker4
+    node_mapping_claims: [apps/data-postgres-0, apps/uploads]
     existing_resource_policy: update
     wait: true
 
@@ -205,14 +227,18 @@ storage_location:
   returned: when a restore was created
   type: dict
 node_mapping_configmap:
-  description: The node mapping ConfigMap as written for the restore (see RV(node_mapping_removed) for whether it is still there).
-  returned: when O(node_mapping) is not empty and a restore was created
+  description: The resource modifier ConfigMap as written for the restore (see RV(node_mapping_removed) for whether it is still there).
+  returned: when O(node_mapping) is not empty, the rules are not empty and a restore was created
   type: dict
   sample:
     metadata:
-      name: change-pvc-node-selector-config
-      labels: {velero.io/plugin-config: "", velero.io/change-pvc-node-selector: RestoreItemAction}
-    data: {worker1: worker4}
+      name: apps-to-staging-node-mapping
+      labels: {app.kubernetes.io/managed-by: infra.k3s}
+    data:
+      node-mapping.yaml: |
+        {"resourceModifierRules": [{"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": ["apps"],
+          "resourceNameRegex": "^(data-postgres-0|uploads)$"}, "mergePatches": [{"patchData":
+          "{\"metadata\": {\"annotations\": {\"volume.kubernetes.io/selected-node\": \"worker4\"}}}"}]}], "version": "v1"}
 node_mapping_removed:
   description: Whether the node mapping ConfigMap was deleted after the restore finished.
   returned: when O(node_mapping) is not empty, O(wait) is set, O(keep_node_mapping) is not, and the restore finished
@@ -275,6 +301,7 @@ def argument_spec():
         restore_pvs=dict(type="bool"),
         existing_resource_policy=dict(type="str", choices=EXISTING_RESOURCE_POLICIES),
         node_mapping=dict(type="dict"),
+        node_mapping_claims=dict(type="list", elements="str"),
         keep_node_mapping=dict(type="bool", default=False),
         allow_partially_failed=dict(type="bool", default=False),
     )

@@ -9,6 +9,7 @@ Every assertion reads the API, the bucket or the Cloudflare server, never the pl
 from __future__ import annotations
 
 import datetime
+import gzip
 import json
 import os
 import re
@@ -333,8 +334,11 @@ def test_failover_restores_the_volumes_on_the_target_and_moves_dns(playbook, lab
     restores = lab.velero_objects("restores")
     assert len(restores) == 1 and restores[0]["spec"]["backupName"] == "nightly-1"
     assert restores[0]["spec"]["includedNamespaces"] == [APP_NS] and restores[0]["status"]["phase"] == "Completed"
-    # The node mapping served this restore and was removed, so later restores do not move volumes.
-    assert lab.configmap("velero", "change-pvc-node-selector-config") is None
+    # The node mapping is a resource modifier naming the failed node's claim (Velero 1.18 reads no change-pvc-node-selector
+    # ConfigMap); it served this restore and was removed.
+    assert restores[0]["spec"]["resourceModifier"] == {"kind": "ConfigMap", "name": restores[0]["metadata"]["name"] + "-node-mapping"}
+    assert lab.configmap("velero", restores[0]["metadata"]["name"] + "-node-mapping") is None
+    assert "Applying resource modifier patch on %s/%s" % (APP_NS, claim) in restore_log(lab, restores[0]["metadata"]["name"])
     # The healthy node's app was left alone.
     assert "velero.io/restore-name" not in (lab.pvc("wiki", "wiki-data")["metadata"].get("labels") or {})
     assert [pod["metadata"]["name"] for pod in lab.pods("wiki")] == ["wiki-5d8f7c-x7k2p"]
@@ -418,12 +422,11 @@ def test_restore_workload_latest_onto_a_node_and_named_backup(playbook, lab):
     # The other application was not touched.
     assert "velero.io/restore-name" not in (lab.pvc(APP_NS, "api-data")["metadata"].get("labels") or {})
     assert "Restored web in shop from backup second" in output(proc) and "Recovery time:" in output(proc)
+    assert lab.configmap("velero", restores[0]["spec"]["resourceModifier"]["name"]) is None
 
-    assert lab.configmap("velero", "change-pvc-node-selector-config") is None
-
-    # A named backup, the namespace found from... nothing left: it must be given. Without target_node no mapping applies,
-    # not even one an interrupted fail-over left behind (removed before the restore starts): Velero >= 1.17 clears an
-    # unmapped selected-node (pkg/restore/actions/pvc_action.go), so the claim is provisioned where its pod is scheduled.
+    # A named backup, the namespace found from... nothing left: it must be given. Without target_node no claim is moved,
+    # and a change-pvc-node-selector ConfigMap (Velero 1.17's mapping) does nothing: Velero 1.18 always clears
+    # selected-node (pkg/restore/actions/pvc_action.go), so the claim is provisioned where its pod is scheduled.
     delete_app(lab, APP_NS, "api")
     lab.core.create_namespaced_config_map("velero", {"metadata": {"name": "change-pvc-node-selector-config", "labels": {
         "velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}}, "data": {SOURCE: TARGET}})
@@ -435,10 +438,16 @@ def test_restore_workload_latest_onto_a_node_and_named_backup(playbook, lab):
     assert len(restore) == 1 and restore[0]["status"]["phase"] == "Completed"
     api_node = lab.pvc(APP_NS, "api-data")["metadata"]["annotations"][SELECTED_NODE]
     assert [p["spec"].get("nodeName") for p in lab.pods(APP_NS, "app=api")] == [api_node]
-    assert lab.configmap("velero", "change-pvc-node-selector-config") is None
+    assert "resourceModifier" not in restore[0]["spec"]
 
     proc = playbook("dr_restore_workload", {"app": "api", "backup": "nope", "app_namespace": APP_NS})
     assert proc.returncode != 0 and "Backup nope does not exist" in output(proc)
+
+
+def restore_log(lab, name):
+    """The restore's log as Velero uploads it (restores/<name>/restore-<name>-logs.gz)."""
+    (key,) = [k for k in lab.bucket_keys() if k.endswith("restores/%s/restore-%s-logs.gz" % (name, name))]
+    return gzip.decompress(lab.s3.client().get_object(Bucket=lab.bucket, Key=key)["Body"].read()).decode()
 
 
 def labelled_backup(lab, name, **spec):

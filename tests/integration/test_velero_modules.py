@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -452,25 +453,53 @@ def test_restore_from_schedule_picks_latest_completed(play, cluster):
     assert any("PartiallyFailed" in warning for warning in widened.get("warnings", []))
 
 
+def modifier_rules(configmap):
+    """The resource modifier rules of a node-mapping ConfigMap (exactly one data key, as Velero requires)."""
+    (text,) = configmap["data"].values()
+    doc = yaml.safe_load(text)
+    assert doc["version"] == "v1"
+    return doc["resourceModifierRules"]
+
+
+def selected_node(rule):
+    (patch,) = rule["mergePatches"]
+    return json.loads(patch["patchData"])["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]
+
+
 def test_restore_idempotent_by_name_check_mode_and_node_mapping(play, cluster):
+    """Velero 1.18 reads no change-pvc-node-selector ConfigMap: node_mapping is a resource modifier ConfigMap per restore
+    (one data key; a rule per original namespace with the claims' names) that the Restore names in spec.resourceModifier."""
     cluster.location()
     cluster.create("backups", "b1", {}, status={"phase": "Completed", "startTimestamp": stamp(5)})
-    task = {"module": "velero_restore", "name": "r1", "backup_name": "b1", "node_mapping": {"worker1": "worker4", "worker2": "worker5"}}
-    (checked, first, again, second), = play([dict(task, check_mode=True, diff=True), task, task,
-                                            dict(task, name="r2", node_mapping={"worker3": "worker6"})])
+    task = {"module": "velero_restore", "name": "r1", "backup_name": "b1", "node_mapping": {"worker1": "worker4", "worker2": "worker4"},
+            "node_mapping_claims": ["apps/data-db-0", "apps/uploads", "wiki/data"]}
+    (checked, first, again, second, two_targets), = play([
+        dict(task, check_mode=True, diff=True), task, task,
+        {"module": "velero_restore", "name": "r2", "backup_name": "b1", "included_namespaces": ["wiki"], "node_mapping": {"worker3": "worker6"}},
+        {"module": "velero_restore", "name": "r3", "backup_name": "b1", "node_mapping": {"worker1": "worker4", "worker2": "worker5"}}])
     assert ok(checked)["changed"] is True and checked["restore"]["spec"]["backupName"] == "b1"
     cm_diff, restore_diff = checked["diff"]
-    assert cm_diff["before"] == {} and cm_diff["after"] == {"data": {"worker1": "worker4", "worker2": "worker5"}}
-    assert restore_diff["after"]["spec"]["backupName"] == "b1"
+    assert cm_diff["before"] == {} and list(cm_diff["after"]["data"]) == ["node-mapping.yaml"]
+    assert cm_diff["after_header"] == "ConfigMap %s/r1-node-mapping (after)" % cluster.ns
+    assert restore_diff["after"]["spec"] == {"backupName": "b1", "resourceModifier": {"kind": "ConfigMap", "name": "r1-node-mapping"}}
     assert ok(first)["changed"] is True and first["restore"]["metadata"]["uid"] != checked["restore"]["metadata"]["uid"]
-    assert first["node_mapping_configmap"]["data"] == {"worker1": "worker4", "worker2": "worker5"}
+    assert first["restore"]["spec"]["resourceModifier"] == {"kind": "ConfigMap", "name": "r1-node-mapping"}
+    configmap = cluster.configmap("r1-node-mapping")
+    assert configmap["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "infra.k3s"}
+    rules = modifier_rules(configmap)
+    assert [r["conditions"] for r in rules] == [
+        {"groupResource": "persistentvolumeclaims", "namespaces": ["apps"], "resourceNameRegex": "^(data-db-0|uploads)$"},
+        {"groupResource": "persistentvolumeclaims", "namespaces": ["wiki"], "resourceNameRegex": "^(data)$"}]
+    assert [selected_node(r) for r in rules] == ["worker4", "worker4"]
     assert first["node_mapping_configmap"]["metadata"]["resourceVersion"] != checked["node_mapping_configmap"]["metadata"]["resourceVersion"]
     assert ok(again)["changed"] is False
     assert again["restore"]["metadata"]["uid"] == first["restore"]["metadata"]["uid"] and again["backup_name"] == "b1"
     assert ok(second)["changed"] is True
-    configmap = cluster.configmap("change-pvc-node-selector-config")
-    assert configmap["data"] == {"worker3": "worker6"}  # replaced exactly
-    assert configmap["metadata"]["labels"] == {"velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}
+    (rule,) = modifier_rules(cluster.configmap("r2-node-mapping"))  # without claims: every claim the restore brings back
+    assert rule["conditions"] == {"groupResource": "persistentvolumeclaims", "namespaces": ["wiki"]} and selected_node(rule) == "worker6"
+    assert modifier_rules(cluster.configmap("r1-node-mapping")) == rules  # another restore's ConfigMap is left alone
+    failed(two_targets, "node_mapping maps to worker4, worker5: Velero 1.18 removes each restored claim's node")
+    assert cluster.configmap("r3-node-mapping") is None and cluster.get("restores", "r3") is None
     assert sorted(r["metadata"]["name"] for r in cluster.list("restores")) == ["r1", "r2"]
 
 
@@ -479,7 +508,7 @@ def test_restore_selectors_and_node_mapping_lifetime(play, cluster):
     cluster.create("backups", "b1", {}, status={"phase": "Completed", "startTimestamp": stamp(5)})
     mapping = {"worker1": "worker2"}
     with FakeVelero(cluster, {"r-failed": "Failed"}):
-        (results,) = play([  # one after the other: they share the ConfigMap
+        (results,) = play([
             {"module": "velero_restore", "name": "r-or", "backup_name": "b1", "included_namespaces": ["wiki"],
              "or_label_selectors": [{"app.kubernetes.io/name": "wiki"}, {"app": "wiki"}],
              "included_resources": ["deployments.apps", "persistentvolumeclaims"], "excluded_resources": ["secrets"],
@@ -499,22 +528,24 @@ def test_restore_selectors_and_node_mapping_lifetime(play, cluster):
     restore = cluster.get("restores", "r-or")
     assert restore["spec"] == {"backupName": "b1", "includedNamespaces": ["wiki"], "includedResources": ["deployments.apps", "persistentvolumeclaims"],
                                "excludedResources": ["secrets"],
-                               "orLabelSelectors": [{"matchLabels": {"app.kubernetes.io/name": "wiki"}}, {"matchLabels": {"app": "wiki"}}]}
+                               "orLabelSelectors": [{"matchLabels": {"app.kubernetes.io/name": "wiki"}}, {"matchLabels": {"app": "wiki"}}],
+                               "resourceModifier": {"kind": "ConfigMap", "name": "r-or-node-mapping"}}
     # Written for the restore, deleted once it finished; a rerun finds nothing to do.
     assert ok(selected)["changed"] is True and selected["node_mapping_removed"] is True
-    assert selected["node_mapping_configmap"]["data"] == mapping
+    (rule,) = modifier_rules(selected["node_mapping_configmap"])
+    assert rule["conditions"] == {"groupResource": "persistentvolumeclaims", "namespaces": ["wiki"]} and selected_node(rule) == "worker2"
+    assert cluster.configmap("r-or-node-mapping") is None
     assert ok(again)["changed"] is False and again["node_mapping_removed"] is False
     # Removed after a failed restore too, and the label selector's value is sent as a string.
     failed(broken, "Restore %s/r-failed failed" % cluster.ns)
-    assert broken["node_mapping_removed"] is True
+    assert broken["node_mapping_removed"] is True and cluster.configmap("r-failed-node-mapping") is None
     assert cluster.get("restores", "r-failed")["spec"]["labelSelector"] == {"matchLabels": {"tier": "1"}}
-    # keep_node_mapping leaves it; node_mapping {} removes it before the next restore (check mode only shows it).
+    # keep_node_mapping leaves it; node_mapping {} writes none and the restore names none.
     assert ok(kept)["phase"] == "Completed" and "node_mapping_removed" not in kept
-    assert ok(plain_check)["changed"] is True and plain_check["diff"][0] == {
-        "before": {"data": mapping}, "after": {}, "before_header": "ConfigMap %s/change-pvc-node-selector-config (before)" % cluster.ns,
-        "after_header": "ConfigMap %s/change-pvc-node-selector-config (after)" % cluster.ns}
+    assert modifier_rules(cluster.configmap("r-keep-node-mapping"))[0]["conditions"] == {"groupResource": "persistentvolumeclaims"}
+    assert ok(plain_check)["changed"] is True and plain_check["diff"]["after_header"] == "Restore %s/r-plain-check (after)" % cluster.ns
     assert ok(plain)["changed"] is True and "node_mapping_configmap" not in plain
-    assert cluster.configmap("change-pvc-node-selector-config") is None
+    assert "resourceModifier" not in cluster.get("restores", "r-plain")["spec"]
     failed(both, "mutually exclusive: label_selector|or_label_selectors")
     assert cluster.get("restores", "r-both") is None
 

@@ -162,11 +162,42 @@ def test_delete_backup_request_body(velero, schemas):
     assert body["metadata"]["labels"]["velero.io/backup-uid"] == "1234"
 
 
-def test_node_mapping_configmap(velero):
-    body = velero.node_mapping_configmap("velero", {"worker1": "worker4"})
-    assert body["metadata"] == {"name": "change-pvc-node-selector-config", "namespace": "velero",
-                                "labels": {"velero.io/plugin-config": "", "velero.io/change-pvc-node-selector": "RestoreItemAction"}}
-    assert body["data"] == {"worker1": "worker4"}
+SELECTED_PATCH = '{"metadata": {"annotations": {"volume.kubernetes.io/selected-node": "worker4"}}}'
+
+
+def test_node_mapping_configmap_is_a_resource_modifier(velero, schemas):
+    """Velero 1.18 reads no change-pvc-node-selector ConfigMap (pvc_action.go, 7e15e9ba0): the node mapping is a resource
+    modifier ConfigMap of one data key (internal/resourcemodifiers/resource_modifiers.go GetResourceModifiersFromConfig)
+    that the Restore names in spec.resourceModifier (restore_types.go, a TypedLocalObjectReference)."""
+    rules = velero.node_mapping_rules({"worker1": "worker4", "worker2": "worker4"}, ["apps/data-db-0", "apps/up.loads", "wiki/data"],
+                                      ["apps", "wiki"])
+    name = velero.node_mapping_configmap_name("r1")
+    body = velero.node_mapping_configmap("velero", name, rules)
+    assert body["metadata"] == {"name": "r1-node-mapping", "namespace": "velero", "labels": {"app.kubernetes.io/managed-by": "infra.k3s"}}
+    assert list(body["data"]) == ["node-mapping.yaml"]
+    assert yaml.safe_load(body["data"]["node-mapping.yaml"]) == {"version": "v1", "resourceModifierRules": [
+        {"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": ["apps"],
+                        "resourceNameRegex": "^(data-db-0|up\\.loads)$"}, "mergePatches": [{"patchData": SELECTED_PATCH}]},
+        {"conditions": {"groupResource": "persistentvolumeclaims", "namespaces": ["wiki"], "resourceNameRegex": "^(data)$"},
+         "mergePatches": [{"patchData": SELECTED_PATCH}]}]}
+    restore = velero.restore_body("r1", "velero", "b1", {}, resource_modifier=name)
+    validate(schemas, restore)
+    assert restore["spec"]["resourceModifier"] == {"kind": "ConfigMap", "name": "r1-node-mapping"}
+    assert "resourceModifier" not in velero.restore_body("r1", "velero", "b1", {})["spec"]
+
+
+def test_node_mapping_rules_without_claims_and_refusals(velero):
+    everything = velero.node_mapping_rules({"worker1": "worker4"}, None, None)
+    assert everything == [{"conditions": {"groupResource": "persistentvolumeclaims"}, "mergePatches": [{"patchData": SELECTED_PATCH}]}]
+    scoped = velero.node_mapping_rules({"worker1": "worker4"}, None, ["apps"])
+    assert scoped[0]["conditions"] == {"groupResource": "persistentvolumeclaims", "namespaces": ["apps"]}
+    assert velero.node_mapping_rules({"worker1": "worker4"}, [], ["apps"]) == []
+    with pytest.raises(velero.VeleroError, match="maps to worker4, worker5: .* one node only"):
+        velero.node_mapping_rules({"worker1": "worker4", "worker2": "worker5"}, None, None)
+    with pytest.raises(velero.VeleroError, match="'data' is not namespace/name"):
+        velero.node_mapping_rules({"worker1": "worker4"}, ["data"], None)
+    assert velero.node_mapping_configmap_name("r" * 250).endswith("r-node-mapping")
+    assert len(velero.node_mapping_configmap_name("r" * 250)) == 253
 
 
 # ---------------------------------------------------------------------------------------
