@@ -19,7 +19,7 @@ description:
   - Refuses to start (and changes nothing) when the backup is not V(Completed) or V(PartiallyFailed), or when its
     BackupStorageLocation is not V(Available), since Velero could not read the backup.
   - With O(node_mapping), puts the restored claims (K3s C(local-path) volumes are bound to a node) on the node it maps
-    to. Velero 1.18 removed the C(change-pvc-node-selector) mapping: its PVC restore action always removes a claim's
+    to. Velero 1.18 removed the C(change-pvc-node-selector) mapping, and its PVC restore action always removes a claim's
     C(volume.kubernetes.io/selected-node) annotation (vmware-tanzu/velero v1.18.1 C(pkg/restore/actions/pvc_action.go),
     commit 7e15e9ba0). The module therefore writes a resource modifier (C(internal/resourcemodifiers/resource_modifiers.go),
     C(site/content/docs/v1.18/restore-resource-modifiers.md)) - the ConfigMap C(<restore>-node-mapping) in O(namespace)
@@ -116,12 +116,12 @@ options:
   node_mapping:
     description:
       - Old node name to new node name, for volumes bound to a node (K3s C(local-path) PVCs carry the node in their
-        C(volume.kubernetes.io/selected-node) annotation): the restored claims get the new node in that annotation.
+        C(volume.kubernetes.io/selected-node) annotation); the restored claims get the new node in that annotation.
       - Velero 1.18 removes a claim's old node before resource modifiers apply, so the module cannot tell which claim was on
         which node; all the values must be one node (run one restore per target node), and the claims moved are those of
         O(node_mapping_claims), or every claim the restore brings back (in O(included_namespaces) when set).
       - Written as a resource modifier ConfigMap C(<restore name>-node-mapping) in O(namespace) (one data key,
-        C(node-mapping.yaml): C(version: v1), one rule per namespace with C(groupResource: persistentvolumeclaims), the
+        C(node-mapping.yaml), holding C(version=v1) and one rule per namespace with C(groupResource=persistentvolumeclaims), the
         original namespace, C(resourceNameRegex) of the claims and a merge patch of the annotation), referenced by the
         restore's C(spec.resourceModifier).
       - V({}) or no value restores without moving any claim (Velero 1.18 then leaves each claim's node unset, and it is
@@ -131,7 +131,7 @@ options:
     description:
       - The claims O(node_mapping) moves, as C(namespace/name) with the namespace they had in the backup (a resource
         modifier matches the original namespace, also with O(namespace_mapping)).
-      - Not set - every claim the restore brings back moves. V([]) - none does (no resource modifier is written).
+      - When not set, every claim the restore brings back moves; with V([]) none does (no resource modifier is written).
     type: list
     elements: str
   keep_node_mapping:
