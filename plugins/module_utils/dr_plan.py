@@ -292,8 +292,8 @@ def restore_target_check(nodes, target, claims, app, namespace):
 
 
 def restore_node_mapping(nodes, target):
-    """Velero's node mapping for a restore onto target: every other node to it; {} without a target (which clears a
-    mapping an earlier restore left)."""
+    """velero_restore's node mapping for a restore onto target: every other node to it; {} without a target (no claim
+    is moved)."""
     if not target:
         return {}
     return {name: target for name in (_meta(n).get("name") for n in _items(nodes)) if name and name != target}
