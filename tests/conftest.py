@@ -101,22 +101,6 @@ def run_ansible(ansible_env, tmp_path):
     return _run
 
 
-def play_recap(stdout: str) -> dict:
-    """Parse the PLAY RECAP of the default callback into {host: {ok, changed, failed, ...}}."""
-    recap: dict = {}
-    in_recap = False
-    for line in stdout.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        if in_recap and ":" in line:
-            host, counts = line.split(":", 1)
-            recap[host.strip()] = {
-                k: int(v) for k, v in (item.split("=") for item in counts.split())
-            }
-    return recap
-
-
 def load_json(path: Path):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

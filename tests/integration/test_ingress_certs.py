@@ -24,6 +24,7 @@ sys.path.insert(0, str(HERE.parent))  # tests/
 from support.k3s_process import K3s  # noqa: E402
 from standins.k3s import apiserver, yamlish  # noqa: E402
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin  # noqa: E402
+from support.recap import localhost_recap  # noqa: E402
 
 ZONE = "example.com"
 EMAIL = "ops@example.org"
@@ -87,11 +88,7 @@ def converge(run_ansible, tmp_path):
     return _run
 
 
-def recap(proc) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith("localhost") and "ok=" in line:
-            return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
-    raise AssertionError(proc.stdout + proc.stderr)
+recap = localhost_recap
 
 
 def assert_no_token(proc, token=TOKEN):

@@ -25,6 +25,7 @@ from support.k3s_process import K3s  # noqa: E402
 from support.poll import wait_for  # noqa: E402
 from support.paths import PROJECT_ROOT  # noqa: E402
 from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
+from support.recap import localhost_recap  # noqa: E402
 
 ZONE = "example.com"
 TUNNEL_ID = "6ff42ae2-765d-4adf-8112-31c55c1551ef"
@@ -91,11 +92,7 @@ def converge(run_ansible, tmp_path, k3s):
     return _run
 
 
-def recap(proc) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith("localhost") and "ok=" in line:
-            return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
-    raise AssertionError(proc.stdout + proc.stderr)
+recap = localhost_recap
 
 
 def secrets_in(text: str) -> list:

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from conftest import play_recap
+from support.recap import play_recap
 
 TOKEN = "cf-token-0123456789abcdef-ingress"
 

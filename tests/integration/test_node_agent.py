@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE.parent))  # tests/
 from support.k3s_process import K3s  # noqa: E402
 from support.poll import wait_for  # noqa: E402
 from standins.k3s import apiserver, helm, manifests, yamlish  # noqa: E402
+from support.recap import localhost_recap  # noqa: E402
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 KEY_ID = "R2KEYIDnodeagent0123456789abcdef"
@@ -67,11 +68,7 @@ def converge(run_ansible, tmp_path):
     return _run
 
 
-def recap(proc) -> dict:
-    for line in proc.stdout.splitlines():
-        if line.startswith("localhost") and "ok=" in line:
-            return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
-    raise AssertionError(proc.stdout + proc.stderr)
+recap = localhost_recap
 
 
 def assert_no_keys(proc):
