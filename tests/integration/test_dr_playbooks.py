@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
 from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
 from standins.k3s import apiserver  # noqa: E402
 from support.paths import VENV_BIN  # noqa: E402
-from support.velero_standin import controller, s3  # noqa: E402
+from standins.velero import controller, s3  # noqa: E402
 
 ZONE = "example.com"
 SOURCE, TARGET, MASTER = "worker1", "worker2", "master1"

@@ -3,7 +3,7 @@ with Velero's five CRDs registered, so every object the modules send is validate
 
 Velero itself is simulated two ways:
 - FakeVelero below, a tiny thread that gives Backups/Restores the phase a test asks for (deterministic, fast);
-- the stand-in Velero controller (tests/support/velero_standin) with a moto S3 server, end to end, when it is there.
+- the stand-in Velero controller (tests/standins/velero) with a moto S3 server, end to end, when it is there.
 Faults (HTTP 409 Conflict, 5xx) come from FaultProxy, a plain-HTTP proxy in front of the stand-in.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ FALLBACK_VARIABLES = tuple("K8S_AUTH_" + name for name in (
     "CLIENT_CERT", "CERT_FILE", "CLIENT_KEY", "KEY_FILE", "PROXY", "NO_PROXY", "PERSIST_CONFIG", "IMPERSONATE_USER",
     "IMPERSONATE_GROUPS", "PROXY_HEADERS_PROXY_BASIC_AUTH", "PROXY_HEADERS_BASIC_AUTH", "PROXY_HEADERS_USER_AGENT")) + (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-HAS_CONTROLLER = (HERE.parent / "support" / "velero_standin" / "controller.py").exists()
+HAS_CONTROLLER = (HERE.parent / "standins" / "velero" / "controller.py").exists()
 COUNTER = itertools.count(1)
 
 
@@ -766,7 +766,7 @@ def test_backup_info_filters(play, cluster):
 
 @pytest.fixture(scope="module")
 def s3server():
-    from support.velero_standin import s3  # pylint: disable=import-outside-toplevel
+    from standins.velero import s3  # pylint: disable=import-outside-toplevel
     server = s3.start_s3_server()
     yield server
     server.stop()
@@ -800,12 +800,12 @@ def test_backup_info_verify_storage_with_moto(play, cluster, s3server):
 
 
 # ---------------------------------------------------------------------------------------
-# End to end with the stand-in Velero controller (tests/support/velero_standin)
+# End to end with the stand-in Velero controller (tests/standins/velero)
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not HAS_CONTROLLER, reason="tests/support/velero_standin/controller.py is not there yet")
+@pytest.mark.skipif(not HAS_CONTROLLER, reason="tests/standins/velero/controller.py is not there yet")
 def test_end_to_end_with_standin_controller(play, cluster, s3server, k8s):
-    from support.velero_standin import controller  # pylint: disable=import-outside-toplevel
+    from standins.velero import controller  # pylint: disable=import-outside-toplevel
     bucket = s3server.create_bucket("e2e-%s" % cluster.ns)
     cluster.core.create_namespaced_secret(cluster.ns, s3server.credentials_secret(namespace=cluster.ns))
     cluster.core.create_namespaced_config_map(cluster.ns, {"metadata": {"name": "velero-standin"}, "data": {"in-progress-seconds": "0.5"}})

@@ -15,7 +15,7 @@ arguments, `NAME: already running (pid N)` (so a play can report a change only f
   s3          the R2 stand-in's moto S3 server (`python -m standins.r2`, run from tests/), then the bucket made
               (moto takes any key)
   cloudflare  `python -m standins.cloudflare`, run from tests/: the Cloudflare API stand-in with the zone
-  velero      `python -m support.velero_standin --kubeconfig PATH`, run from tests/
+  velero      `python -m standins.velero --kubeconfig PATH`, run from tests/
 `list-bucket` prints the bucket's keys as a JSON list (any key pair: moto does not check them).
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ def command_for(args):
         return argv, str(TESTS), ready
     if args.name == "velero":
         started = time.monotonic()
-        return ([sys.executable, "-m", "support.velero_standin", "--kubeconfig", args.kubeconfig, "--interval", "0.5"],
+        return ([sys.executable, "-m", "standins.velero", "--kubeconfig", args.kubeconfig, "--interval", "0.5"],
                 str(TESTS), lambda: time.monotonic() - started > 2)
     raise SystemExit("unknown service %s" % args.name)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from standins.k3s import schema as structural
-from ..paths import CONTRACTS
+from support.paths import CONTRACTS
 from . import cron, modifiers, store
 from .kube import Kube, KubeError
 

@@ -1,4 +1,4 @@
-"""`python -m support.velero_standin --kubeconfig PATH` (run from tests/): the controller in the foreground until SIGTERM."""
+"""`python -m standins.velero --kubeconfig PATH` (run from tests/): the controller in the foreground until SIGTERM."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ from .controller import Controller
 
 def main(argv=None) -> int:
     """Parse arguments and run the controller until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m support.velero_standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m standins.velero", description=__doc__)
     parser.add_argument("--kubeconfig", required=True, help="kubeconfig of the (stand-in) cluster")
     parser.add_argument("--namespace", default="velero", help="Velero's namespace (default: velero)")
     parser.add_argument("--interval", type=float, default=0.5, help="poll interval in seconds (default: 0.5)")

@@ -20,10 +20,10 @@ import urllib3
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
 from standins.k3s import apiserver  # noqa: E402
-from support.velero_standin import controller, s3  # noqa: E402
-from support.velero_standin.kube import Kube, KubeError  # noqa: E402
+from support.paths import UPSTREAM_CHARTS  # noqa: E402
+from standins.velero import controller, s3  # noqa: E402
+from standins.velero.kube import Kube, KubeError  # noqa: E402
 
 NS = "velero"
 V = ("velero.io", "v1")
@@ -639,15 +639,15 @@ def test_api_server_rejects_invalid_status(env):
 
 
 def test_cli_runs_until_sigterm(env, tmp_path):
-    """`python -m support.velero_standin` against the same API server, in its own namespace."""
+    """`python -m standins.velero` against the same API server, in its own namespace."""
     kube, s3srv = env["kube"], env["s3"]
     kube.create("", "v1", "namespaces", {"metadata": {"name": "velero-cli"}})
     kube.create("", "v1", "secrets", s3srv.credentials_secret("velero-cli"), "velero-cli")
     kube.create(*V, "backupstoragelocations", s3srv.bsl_manifest("velero-main", namespace="velero-cli", prefix="cli"), "velero-cli")
     log = tmp_path / "cli.log"
     with open(log, "w", encoding="utf-8") as handle:
-        proc = subprocess.Popen([sys.executable, "-m", "support.velero_standin", "--kubeconfig", env["api"].kubeconfig_path,
-                                 "--namespace", "velero-cli", "--interval", "0.2"], cwd=str(HERE.parent), stderr=handle,
+        proc = subprocess.Popen([sys.executable, "-m", "standins.velero", "--kubeconfig", env["api"].kubeconfig_path,
+                                 "--namespace", "velero-cli", "--interval", "0.2"], cwd=str(HERE.parents[2]), stderr=handle,
                                 stdout=handle, env=dict(os.environ))
     try:
         wait_for(lambda: (kube.get(*V, "backupstoragelocations", "velero-cli", "default").get("status") or {}).get("phase"),
@@ -661,7 +661,7 @@ def test_cli_runs_until_sigterm(env, tmp_path):
 
 # --- Data through the node agent: the chart's PodVolumeBackup/Restore CRDs, stand-in kubelets on two nodes ---------
 
-CHART = Path(__file__).resolve().parents[2].parent / "shared" / "upstream" / "charts" / "velero-12.1.0.tgz"
+CHART = UPSTREAM_CHARTS / "velero-12.1.0.tgz"
 APP_SCRIPT = ("[ -f /data/token ] || cat /proc/sys/kernel/random/uuid > /data/token; mkdir -p /data/sub; "
               "echo started >> /data/sub/starts; exec sleep 600")
 

@@ -1,0 +1,1 @@
+"""The tests of this stand-in (not of the product)."""
