@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 from ansible_collections.infra.k3s.plugins.module_utils.dns_plan import ingress_flagged
-from ansible_collections.infra.k3s.plugins.module_utils.label_selector import backup_selectors, backup_takes
+from ansible_collections.infra.k3s.plugins.module_utils.label_selector import RESOURCES, backup_selectors, backup_takes, resource_included
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
@@ -191,9 +191,17 @@ def _describe(obj):
 def why_not(backup, objects, mode="all"):
     """Why a backup does not take the objects (every one in mode all, at least one in mode any), or ''."""
     spec = (backup or {}).get("spec") or {}
-    missing = [o for o in objects if not backup_takes(spec, o.get("namespace"), o.get("labels"))]
+    # A pod's claims come back only when the backup takes claims at all (item_backupper.go itemInclusionChecks applies
+    # the resource filter to the pod action's additional items); without them the volumes' data has nowhere to go.
+    if any(o.get("kind") in ("Pod", "PersistentVolumeClaim") for o in objects) and \
+            not resource_included(spec, "PersistentVolumeClaim"):
+        return "does not include resource persistentvolumeclaims (the claims the volumes' data comes back in)"
+    missing = [o for o in objects if not backup_takes(spec, o.get("namespace"), o.get("labels"), o.get("kind"))]
     if not objects or (mode == "all" and not missing) or (mode == "any" and len(missing) < len(objects)):
         return ""
+    resources = sorted(set(RESOURCES[o["kind"]][0] for o in missing if not resource_included(spec, o.get("kind"))))
+    if resources:
+        return "does not include resource %s" % ", ".join(resources)
     namespaces = sorted(set(o.get("namespace") for o in missing
                             if not backup_takes({"includedNamespaces": spec.get("includedNamespaces"),
                                                  "excludedNamespaces": spec.get("excludedNamespaces")},

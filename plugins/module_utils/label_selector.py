@@ -19,6 +19,14 @@
   listResourceByLabelsPerNamespace: when spec.orLabelSelectors is set, an object is listed when any of
   them selects it and spec.labelSelector is not used; otherwise spec.labelSelector filters, and a
   Backup without one takes every object.
+- ``resource_included``: Velero's resource filter for a namespaced kind. ``includes_excludes.go``
+  UseOldResourceFilters: spec.includedResources/excludedResources (or includeClusterResources) select the
+  old filter, IncludesExcludes.ShouldInclude over names GetResourceIncludesExcludes resolved to
+  group-resources through discovery (``pods``, ``deployments.apps``; a name discovery cannot resolve, like a
+  glob, stays as written); otherwise ScopeIncludesExcludes.ShouldInclude over
+  spec.includedNamespaceScopedResources/excludedNamespaceScopedResources (``*`` among the excludes
+  excludes all). ``pkg/backup/item_backupper.go`` itemInclusionChecks applies it to the additional items
+  too (a pod's claims), so a backup that leaves claims out restores pods without their data.
 """
 
 from __future__ import annotations
@@ -108,8 +116,43 @@ def backup_selects(spec, labels):
     return not selectors or any(selector_matches(selector, labels) for selector in selectors)
 
 
-def backup_takes(spec, namespace, labels):
-    """Whether a Backup spec takes a namespaced object: its namespace is included and its labels are selected."""
+# The kinds the DR decisions ask about: the group-resource Velero resolves them to, and the names that resolve there
+# (plural and singular, with or without the group, as a RESTMapper's ResourceFor takes them).
+RESOURCES = {
+    "Pod": ("pods", ("pods", "pod")),
+    "PersistentVolumeClaim": ("persistentvolumeclaims", ("persistentvolumeclaims", "persistentvolumeclaim")),
+    "Deployment": ("deployments.apps", ("deployments", "deployment", "deployments.apps", "deployment.apps")),
+    "StatefulSet": ("statefulsets.apps", ("statefulsets", "statefulset", "statefulsets.apps", "statefulset.apps")),
+    "ReplicaSet": ("replicasets.apps", ("replicasets", "replicaset", "replicasets.apps", "replicaset.apps")),
+}
+
+
+def _resolved(names):
+    aliases = dict((alias, resource) for resource, known in RESOURCES.values() for alias in known)
+    return [aliases.get((name or "").lower(), name) for name in names or []]
+
+
+def resource_included(spec, kind):
+    """Whether a Backup spec's resource filter takes objects of this namespaced kind (a kind not in RESOURCES: True)."""
+    spec = spec or {}
+    if kind not in RESOURCES:
+        return True
+    resource = RESOURCES[kind][0]
+    if spec.get("includeClusterResources") is not None or spec.get("includedResources") or spec.get("excludedResources"):
+        included, excluded = _resolved(spec.get("includedResources")), _resolved(spec.get("excludedResources"))
+        if _glob_match(excluded, resource):
+            return False
+        return not included or "*" in included or _glob_match(included, resource)
+    included = _resolved(spec.get("includedNamespaceScopedResources"))
+    excluded = _resolved(spec.get("excludedNamespaceScopedResources"))
+    if "*" in excluded or _glob_match(excluded, resource):
+        return False
+    return not included or "*" in included or _glob_match(included, resource)
+
+
+def backup_takes(spec, namespace, labels, kind=None):
+    """Whether a Backup spec takes a namespaced object: its namespace is included, its labels are selected and
+    (given its kind) its resource is included."""
     spec = spec or {}
     return (namespace_included(namespace, spec.get("includedNamespaces"), spec.get("excludedNamespaces"))
-            and backup_selects(spec, labels))
+            and backup_selects(spec, labels) and resource_included(spec, kind))

@@ -202,6 +202,25 @@ def test_pick_backup_any_mode_and_same_second():
         dr.pick_backup(backups, labelled, mode="some")
 
 
+def test_pick_backup_passes_over_backups_whose_resource_filter_leaves_the_data_out():
+    backups = [
+        backup("no-claims", "2026-01-04T00:00:00Z", includedResources=["pods", "deployments"]),
+        backup("no-deployments", "2026-01-03T00:00:00Z", includedNamespaceScopedResources=["pods", "persistentvolumeclaims"]),
+        backup("scoped-no-claims", "2026-01-02T00:00:00Z", excludedNamespaceScopedResources=["persistentvolumeclaims"]),
+        backup("all", "2026-01-01T00:00:00Z", includedResources=["*"]),
+    ]
+    got = dr.pick_backup(backups, WEB)
+    assert got["name"] == "all"
+    assert [(c["name"], c["reason"]) for c in got["checked"]] == [
+        ("no-claims", "does not include resource persistentvolumeclaims (the claims the volumes' data comes back in)"),
+        ("no-deployments", "does not include resource deployments.apps"),
+        ("scoped-no-claims", "does not include resource persistentvolumeclaims (the claims the volumes' data comes back in)"),
+        ("all", ""),
+    ]
+    # Any one object is enough in mode any, but never without the claims.
+    assert dr.pick_backup(backups, WEB, mode="any")["name"] == "no-deployments"
+
+
 def node(name, ready="True", cordoned=False, conditions=True):
     status = {"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": ready}]} if conditions else {}
     return {"metadata": {"name": name}, "spec": {"unschedulable": True} if cordoned else {}, "status": status}

@@ -103,3 +103,22 @@ def test_backup_takes_needs_namespace_and_labels():
     assert ls.backup_takes(spec, "wiki", {"app": "web"}) is False
     assert ls.backup_takes(spec, "shop", {"app": "api"}) is False
     assert ls.backup_takes({}, "anything", None) is True
+
+
+@pytest.mark.parametrize("spec, kind, taken", [
+    ({}, "Deployment", True),
+    ({"includedResources": ["pods", "persistentvolumeclaims"]}, "Pod", True),
+    ({"includedResources": ["pods", "persistentvolumeclaims"]}, "Deployment", False),
+    ({"includedResources": ["deployment"]}, "Deployment", True),  # singular, resolved as discovery does
+    ({"includedResources": ["deployments.apps"]}, "Deployment", True),
+    ({"includedResources": ["*"], "excludedResources": ["persistentvolumeclaims"]}, "PersistentVolumeClaim", False),
+    ({"excludedResources": ["stateful*"]}, "StatefulSet", False),  # a glob stays as written, matched on the group-resource
+    ({"includeClusterResources": False}, "Pod", True),  # the old filter, taking every namespaced kind
+    ({"includedNamespaceScopedResources": ["pods"]}, "PersistentVolumeClaim", False),
+    ({"includedNamespaceScopedResources": ["*"], "excludedNamespaceScopedResources": ["*"]}, "Pod", False),
+    ({"excludedNamespaceScopedResources": ["replicasets"]}, "Deployment", True),
+    ({"includedResources": ["pods"]}, "object", True),  # a kind the filter is not asked about
+])
+def test_resource_included_follows_velero_resource_filters(spec, kind, taken):
+    assert ls.resource_included(spec, kind) is taken
+    assert ls.backup_takes(spec, "shop", {"app": "web"}, kind) is taken
