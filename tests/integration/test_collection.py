@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.module_utils import load_module_utils
 from support.paths import PROJECT_ROOT, VENV_BIN
 
 PLUGIN_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup", "filter": "filter"}
@@ -198,6 +199,11 @@ def _env_names_read_by_plugins() -> set:
         for group in re.findall(r"env_fallback,\s*\[([^\]]*)\]", text):
             names |= set(re.findall(r"[\"']([A-Z][A-Z0-9_]+)[\"']", group))
         names |= set(re.findall(r"env:\s*\n\s*- name: ([A-Z][A-Z0-9_]+)", text))
+    # The Kubernetes modules' fallbacks are built from kubernetes.core's option names (module_utils/kubernetes.py);
+    # username and password are read only to be refused (BASIC_AUTH_REFUSED), so the example leaves them out.
+    kubernetes = load_module_utils("kubernetes")
+    names |= {name for option, settings in kubernetes.K8S_CONNECTION_ARGS.items() if option not in ("username", "password")
+              for name in (settings.get("fallback") or (None, []))[1]}
     return names
 
 
