@@ -13,45 +13,15 @@ import subprocess
 
 import pytest
 
-from standins.k3s import helm, schema, yamlish
+from standins.k3s import helm, schema, traefik, yamlish
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin
 
 CHART = UPSTREAM_CHARTS / "traefik-39.0.701+up39.0.7.tgz"
 KUBE_VERSION = "v1.35.8"  # the Molecule scenarios' K3s (its Traefik chart is newer: docs/ingress.md "K3s versions")
 
-# K3s's HelmChart for its bundled Traefik, as K3s writes it to server/manifests/traefik.yaml (k3s-io/k3s
-# manifests/traefik.yaml: set global.systemDefaultRegistry, valuesContent with deployment.podAnnotations,
-# providers.kubernetesIngress.publishedService, priorityClassName, image, tolerations, service.ipFamilyPolicy),
-# with the image tag of chart 39.0.7 (Traefik v3.6.12, k3s-io/k3s PR #13912).
-K3S_TRAEFIK = {
-    "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "traefik", "namespace": "kube-system"},
-    "spec": {
-        "chart": "https://%{KUBERNETES_API}%/static/charts/traefik-39.0.701+up39.0.7.tgz",
-        "set": {"global.systemDefaultRegistry": ""},
-        "valuesContent": """deployment:
-  podAnnotations:
-    prometheus.io/port: "8082"
-    prometheus.io/scrape: "true"
-providers:
-  kubernetesIngress:
-    publishedService:
-      enabled: true
-priorityClassName: "system-cluster-critical"
-image:
-  repository: "rancher/mirrored-library-traefik"
-  tag: "3.6.12"
-tolerations:
-- key: "CriticalAddonsOnly"
-  operator: "Exists"
-- key: "node-role.kubernetes.io/control-plane"
-  operator: "Exists"
-  effect: "NoSchedule"
-- key: "node-role.kubernetes.io/master"
-  operator: "Exists"
-  effect: "NoSchedule"
-service:
-  ipFamilyPolicy: "PreferDualStack"
-"""}}
+# K3s's HelmChart for its bundled Traefik, as K3s writes it to server/manifests/traefik.yaml: the stand-in K3s
+# writes the same file (standins/k3s/traefik.py MANIFEST, which cites k3s-io/k3s manifests/traefik.yaml), so one copy.
+K3S_TRAEFIK = next(doc for doc in yamlish.load_all(traefik.MANIFEST) if doc and doc["metadata"]["name"] == "traefik")
 
 
 def write_config(run_ansible, tmp_path, **variables) -> dict:

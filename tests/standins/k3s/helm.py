@@ -42,6 +42,7 @@ import threading
 import time
 from pathlib import Path
 
+from .poller import Poller
 from . import apiserver, version, yamlish
 
 GROUP = "helm.cattle.io"
@@ -253,8 +254,11 @@ def _hook(doc: dict) -> list:
     return [h.strip() for h in str(annotations.get("helm.sh/hook") or "").split(",") if h.strip()]
 
 
-class HelmController:
+class HelmController(Poller):
     """Polls HelmCharts and keeps what the real chart renders in the store."""
+
+    thread_name = "helm-controller"
+    log_name = "helm-controller"
 
     def __init__(self, store: apiserver.Store, interval: float = 0.5, log=None, helm: Path | None = None,
                  charts: Path | None = None):
@@ -272,23 +276,6 @@ class HelmController:
         self.retry_at: dict = {}  # key -> (monotonic time of the next try, current delay, digest)
         # Monotonic, like the upstream controllers' Go timers (golang/go src/time/time.go, "Monotonic Clocks").
         self._last_bsl_check = 0.0
-
-    def start(self) -> "HelmController":
-        """Run in a daemon thread."""
-        threading.Thread(target=self.loop, daemon=True, name="helm-controller").start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the loop."""
-        self._stop.set()
-
-    def loop(self) -> None:
-        """Sync until stopped."""
-        while not self._stop.wait(self.interval):
-            try:
-                self.sync()
-            except Exception as exc:  # pylint: disable=broad-except
-                self.log("error", f"helm-controller: {exc!r}")
 
     def sync(self) -> None:
         """Install/upgrade changed charts, uninstall deleted ones, refresh BSL status."""

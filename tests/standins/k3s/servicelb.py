@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 
+from .poller import Poller
 from . import apiserver
 
 NAMESPACE = "kube-system"  # DefaultLBNS
@@ -152,8 +153,11 @@ def ingress_ips(svc: dict, nodes: list, selector: dict) -> list:
     return out
 
 
-class ServiceLB:
+class ServiceLB(Poller):
     """Polls Services and Nodes and keeps svclb DaemonSets and LoadBalancer statuses as servicelb.go does."""
+
+    thread_name = "servicelb"
+    log_name = "servicelb"
 
     def __init__(self, store: apiserver.Store, interval: float = 1.0, log=None):
         self.store = store
@@ -161,23 +165,6 @@ class ServiceLB:
         self.log = log or (lambda *a, **k: None)
         self._stop = threading.Event()
         self._account = False
-
-    def start(self) -> "ServiceLB":
-        """Run in a daemon thread."""
-        threading.Thread(target=self.loop, daemon=True, name="servicelb").start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the loop."""
-        self._stop.set()
-
-    def loop(self) -> None:
-        """Sync until stopped."""
-        while not self._stop.wait(self.interval):
-            try:
-                self.sync()
-            except Exception as exc:  # pylint: disable=broad-except
-                self.log("error", f"servicelb: {exc!r}")
 
     def sync(self) -> None:
         """One pass over every Service and svclb DaemonSet."""

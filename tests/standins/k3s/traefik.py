@@ -53,6 +53,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from .poller import Poller
 from . import apiserver
 
 CHART_VERSION = "39.0.701+up39.0.7"
@@ -183,31 +184,17 @@ def _kinds(protocol: str, experimental: bool, generation: int) -> tuple:
     return None, [cond]
 
 
-class GatewayStatus:
+class GatewayStatus(Poller):
     """Writes GatewayClass, Gateway and HTTPRoute status as Traefik's Gateway provider does."""
+
+    thread_name = "traefik-gateway"
+    log_name = "traefik (stand-in)"
 
     def __init__(self, store: apiserver.Store, interval: float = 1.0, log=None):
         self.store = store
         self.interval = interval
         self.log = log or (lambda *a, **k: None)
         self._stop = threading.Event()
-
-    def start(self) -> "GatewayStatus":
-        """Run in a daemon thread."""
-        threading.Thread(target=self.loop, daemon=True, name="traefik-gateway").start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the loop."""
-        self._stop.set()
-
-    def loop(self) -> None:
-        """Sync until stopped."""
-        while not self._stop.wait(self.interval):
-            try:
-                self.sync()
-            except Exception as exc:  # pylint: disable=broad-except
-                self.log("error", f"traefik (stand-in): {exc!r}")
 
     def _res(self, plural: str):
         return self.store.registry.get((GATEWAY_GROUP, "v1", plural))
