@@ -101,6 +101,15 @@ def run_ansible(ansible_env, tmp_path):
     return _run
 
 
+@pytest.fixture(scope="module")
+def k3s(tmp_path_factory):
+    """A stand-in K3s server (support/k3s_process.py) for one test file; a file that needs more defines its own."""
+    from support.k3s_process import K3s  # pylint: disable=import-outside-toplevel
+    server = K3s(tmp_path_factory.mktemp("k3s"))
+    yield server
+    server.stop()
+
+
 def load_json(path: Path):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)

@@ -38,13 +38,6 @@ def secrets_of(token=TOKEN) -> tuple:
     return token, base64.b64encode(token.encode()).decode()
 
 
-@pytest.fixture(scope="module")
-def k3s(tmp_path_factory):
-    server = K3s(tmp_path_factory.mktemp("k3s"))
-    yield server
-    server.stop()
-
-
 def role_vars(server: K3s, **extra) -> dict:
     base = {"ingress_zone": ZONE, "ingress_acme_email": EMAIL, "ingress_cloudflare_api_token": TOKEN,
             "ingress_k3s_bin": str(server.bin), "ingress_kubeconfig": str(server.kubeconfig),

@@ -36,13 +36,6 @@ CLEAN_ENV = {"CLOUDFLARE_API_TOKEN": "", "CLOUDFLARE_EMAIL": "", "CLOUDFLARE_API
              "CLOUDFLARE_API_USER_SERVICE_KEY": "", "CLOUDFLARE_BASE_URL": ""}
 
 
-@pytest.fixture(scope="module")
-def k3s(tmp_path_factory):
-    server = K3s(tmp_path_factory.mktemp("k3s"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def cloudflare():
     with CloudflareAPIServer(zones=(ZONE,)) as srv:

@@ -27,13 +27,6 @@ KEY_ID = "R2KEYIDnodeagent0123456789abcdef"
 SECRET = "R2SECRETnodeagent+/0123456789abcdefghijklmnopqrstuv"
 
 
-@pytest.fixture(scope="module")
-def k3s(tmp_path_factory):
-    server = K3s(tmp_path_factory.mktemp("k3s"))
-    yield server
-    server.stop()
-
-
 def role_vars(k3s_server: K3s, **extra) -> dict:
     base = {"node_agent_r2_account_id": ACCOUNT, "node_agent_bucket": "velero-backups", "node_agent_prefix": "lab",
             "node_agent_access_key_id": KEY_ID, "node_agent_secret_access_key": SECRET,
