@@ -24,13 +24,24 @@ def _as_collection(utils):
 
     An import finds a module already in sys.modules without importing its parent packages, so
     nothing is left behind that would shadow the installed collection for other tests.
+
+    A file that imports another collection (module_utils/kubernetes.py imports kubernetes.core's
+    args_common) imports it, with no collection finder installed, from the ``ansible_collections``
+    namespace package in the venv's site-packages (the ``ansible`` package). Those entries are removed
+    again: left in sys.modules, that package would hide infra.k3s from ansible-core's collection finder
+    for every later test in the same process (``init_plugin_loader`` then imports nothing from
+    ``ansible_collections.infra``: seen in CI as ModuleNotFoundError in test_kubernetes_connection).
     """
     saved = {util: sys.modules.get(PREFIX + util) for util in utils}
+    before = {name for name in sys.modules if name.split(".")[0] == "ansible_collections"}
     try:
         for util in utils:
             sys.modules[PREFIX + util] = load_module_utils(util)
         yield
     finally:
+        for name in [name for name in sys.modules if name.split(".")[0] == "ansible_collections"]:
+            if name not in before and name.removeprefix(PREFIX) not in saved:
+                del sys.modules[name]
         for util, previous in saved.items():
             if previous is None:
                 sys.modules.pop(PREFIX + util, None)
