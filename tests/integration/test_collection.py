@@ -61,7 +61,7 @@ def test_site_playbook_syntax_from_the_installed_collection(installed, run_ansib
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("role", ["common", "firewall", "tailscale", "k3s", "k3s_server", "k3s_agent", "dr"])
+@pytest.mark.parametrize("role", ["common", "firewall", "tailscale", "k3s", "k3s_server", "k3s_agent", "dr", "gitops"])
 def test_role_documentation_from_the_installed_collection(installed, run_ansible, role):
     result = run_ansible("ansible-doc", "-t", "role", f"infra.k3s.{role}",
                          extra_env={"ANSIBLE_COLLECTIONS_PATH": str(installed / "collections")})
