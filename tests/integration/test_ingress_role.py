@@ -85,3 +85,8 @@ def test_converges_and_is_idempotent(run_ansible, tmp_path, k3s):
     platform(run_ansible, tmp_path, k3s, hosts, {"ingress_http_redirect": False})
     assert labels(k3s) == {"master-1": "true", "worker-1": "false"}
     assert k3s.get("httproutes.gateway.networking.k8s.io", "https-redirect", "-n", "ingress") is None
+    # no public entry (the tunnel alone: ingress_public defaults to false with it): no node gets svclb pods, so none
+    # answers on 80/443; the ingress node's external IP no longer matters (a tailnet one is accepted)
+    hosts = {"master-1": {"public_ip": "100.64.0.1", "dns_ingress": True}, "worker-1.example.net": {"public_ip": "192.0.2.21"}}
+    platform(run_ansible, tmp_path, k3s, hosts, {"ingress_public": False})
+    assert labels(k3s) == {"master-1": "false", "worker-1": "false"}
