@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from support.k3s_process import K3s  # noqa: E402
 from standins.k3s import apiserver, yamlish  # noqa: E402
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin  # noqa: E402
 from support.recap import localhost_recap  # noqa: E402
+from support.secret_watch import CmdlineWatch, files_holding  # noqa: E402
 
 ZONE = "example.com"
 EMAIL = "ops@example.org"
@@ -88,45 +87,6 @@ def assert_no_token(proc, token=TOKEN):
     output = proc.stdout + proc.stderr
     for secret in secrets_of(token):
         assert secret not in output
-
-
-class CmdlineWatch(threading.Thread):
-    """Reads every process's arguments (/proc/<pid>/cmdline) while the role runs and keeps those holding the token."""
-
-    def __init__(self, needles):
-        super().__init__(daemon=True)
-        self.needles = [n.encode() for n in needles]
-        self.seen, self.looks, self.done = [], 0, threading.Event()
-
-    def run(self):
-        own = str(os.getpid()).encode()
-        while not self.done.is_set():
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit() or entry.name.encode() == own:
-                    continue
-                try:
-                    with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                        cmdline = handle.read()
-                except OSError:
-                    continue
-                if any(n in cmdline for n in self.needles):
-                    self.seen.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-            self.looks += 1
-            self.done.wait(0.02)
-
-
-def files_holding(roots, needles, skip=()) -> list:
-    found = []
-    for root in roots:
-        for dirpath, unused, filenames in os.walk(root):
-            for name in filenames:
-                path = Path(dirpath) / name
-                if path in skip or path.parent in skip or path.is_symlink() or not path.is_file():
-                    continue
-                data = path.read_bytes()
-                if any(n.encode() in data for n in needles):
-                    found.append(str(path))
-    return found
 
 
 # --- the chart, rendered by the real helm with the role's values ----------------------------------------------------
