@@ -354,12 +354,54 @@ def test_helm_controller_renders_velero_with_the_real_chart(store, tmp_path):
     server = store.get(store.find("apps", "v1", "deployments"), "velero", "velero")["spec"]["template"]["spec"]["containers"][0]
     assert server["image"] == "docker.io/velero/velero:v1.17.9" and server["imagePullPolicy"] == "Always"
 
-    # file removed: the HelmChart goes, the release is uninstalled (Helm keeps the CRDs)
+    # file removed: K3s's deploy controller deletes nothing (pkg/deploy/controller.go listFilesIn walks present files)
     (tmp_path / "velero.yaml").unlink()
     watcher.sync()
     controller.sync()
+    charts = store.find("helm.cattle.io", "v1", "helmcharts")
+    assert store.get(charts, "kube-system", "velero")["metadata"]["finalizers"] == [helm.FINALIZER]
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    # the HelmChart deleted: Terminating until helm-controller's remove handler uninstalled the release (Helm keeps
+    # the CRDs), then its finalizer goes and the object with it
+    store.delete(charts, "kube-system", "velero")
+    assert store.get(charts, "kube-system", "velero")["metadata"]["deletionTimestamp"]
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    controller.sync()
     assert names(store, "apps", "deployments", "velero") == [] and names(store, "velero.io", "schedules", "velero") == []
+    assert names(store, "helm.cattle.io", "helmcharts", "kube-system") == []
     assert ("velero.io", "v1", "backups") in store.registry
+
+
+def test_helm_controller_leaves_an_unmanaged_chart_alone(store, tmp_path):
+    """helmcharts.helm.cattle.io/unmanaged (helm-controller chart.go shouldManage): no upgrade, no uninstall; the
+    finalizer added while it was managed is never removed (pkg/remove/handler.go returns before the remove handler),
+    so the chart stays Terminating until someone removes the finalizer, and then goes without an uninstall."""
+    controller = helm.HelmController(store)
+    charts = store.find("helm.cattle.io", "v1", "helmcharts")
+    store.create(charts, yamlish.load(chart_manifest()), "kube-system")
+    controller.sync()
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    chart = store.get(charts, "kube-system", "velero")
+    chart["metadata"]["annotations"] = {helm.ANNOTATION_UNMANAGED: "true"}
+    chart["spec"]["valuesContent"] = VALUES.replace("deployNodeAgent: true", "deployNodeAgent: false")
+    store.update(charts, "kube-system", "velero", chart)
+    controller.sync()
+    assert names(store, "apps", "daemonsets", "velero") == ["node-agent"]  # not upgraded
+    store.delete(charts, "kube-system", "velero")
+    controller.sync()
+    stuck = store.get(charts, "kube-system", "velero")
+    assert stuck["metadata"]["deletionTimestamp"] and stuck["metadata"]["finalizers"] == [helm.FINALIZER]
+    assert names(store, "apps", "deployments", "velero") == ["velero"]
+    stuck["metadata"]["finalizers"] = []
+    store.update(charts, "kube-system", "velero", stuck)
+    controller.sync()
+    assert names(store, "helm.cattle.io", "helmcharts", "kube-system") == []
+    assert names(store, "apps", "deployments", "velero") == ["velero"] and names(store, "apps", "daemonsets", "velero") == ["node-agent"]
+    # an unmanaged chart never gets the finalizer, and a chart without chart or chartContent is not managed either
+    store.create(charts, {**yamlish.load(chart_manifest()), "metadata": {"name": "other", "annotations": {helm.ANNOTATION_UNMANAGED: ""}}},
+                 "kube-system")
+    controller.sync()
+    assert not store.get(charts, "kube-system", "other")["metadata"].get("finalizers")
 
 
 @pytest.mark.parametrize("manifest,words", [

@@ -16,8 +16,18 @@ binary (v4.1.4 from PyPI, `tests/bin/setup.sh upstream`) against the real chart 
   first and only when absent, as Helm never upgrades crds/; then pre-install/pre-upgrade hooks; then the
   rest by kind, helm's `InstallOrder` in pkg/release/v1/util/kind_sorter.go), each validated by the
   API server against its CRD; a kind the API does not serve fails like Helm's "no matches for kind";
-* objects the previous revision rendered and this one does not are deleted; deleting the HelmChart
-  uninstalls the release (`args()`: "delete").
+* objects the previous revision rendered and this one does not are deleted;
+* deleting a HelmChart uninstalls the release only through its finalizer, as upstream: the scoped remove
+  handler (pkg/remove/handler.go RegisterScopedOnRemoveHandler, wrangler pkg/generic/remove.go
+  NewRemoveHandler) adds `wrangler.cattle.io/on-helm-chart-remove` to every chart `shouldManage()` accepts;
+  a deleted chart that still has it is uninstalled (`OnRemove()`, the Job with `args()` "delete"), then the
+  finalizer goes and the object with it. A chart that disappears without passing through the finalizer
+  (someone removed it) is not uninstalled: nothing runs `OnRemove()` for an object that is gone;
+* the annotation `helmcharts.helm.cattle.io/unmanaged` (chart.go AnnotationUnmanaged): `shouldManage()`
+  returns false, so `OnChange()` neither installs nor upgrades, and the scoped remove handler returns the
+  object untouched: no uninstall, no finalizer added, and a finalizer added earlier is never removed (the
+  chart stays Terminating until someone removes it). A chart without spec.chart and spec.chartContent is
+  not managed either (`shouldManage()`).
 
 A chart is found by its name and version: `<charts dir>/<chart>-<version>.tgz`. spec.repo must be the
 chart's published repository (REPOS); a chart, version or repository the directory does not hold fails
@@ -46,6 +56,10 @@ from .poller import Poller
 from . import apiserver, version, yamlish
 
 GROUP = "helm.cattle.io"
+# k3s-io/helm-controller pkg/controllers/chart/chart.go: AnnotationUnmanaged; the finalizer is wrangler's
+# "wrangler.cattle.io/" + the handler name chart.go Register() gives RegisterScopedOnRemoveHandler.
+ANNOTATION_UNMANAGED = "helmcharts.helm.cattle.io/unmanaged"
+FINALIZER = "wrangler.cattle.io/on-helm-chart-remove"
 HELM_ENV = "K3S_STANDIN_HELM"      # the real helm binary
 CHARTS_ENV = "K3S_STANDIN_CHARTS"  # directory of chart packages <chart>-<version>.tgz
 # Where the lab puts both on a server (extensions/molecule/*/prepare.yml, tests/lab/lab.sh).
@@ -254,6 +268,15 @@ def _hook(doc: dict) -> list:
     return [h.strip() for h in str(annotations.get("helm.sh/hook") or "").split(",") if h.strip()]
 
 
+def should_manage(chart: dict) -> bool:
+    """chart.go shouldManage(): a chart or chartContent, and not annotated unmanaged (its system-namespace and
+    managed-by checks are not modelled: one controller, every namespace)."""
+    spec, meta = chart.get("spec") or {}, chart.get("metadata") or {}
+    if not spec.get("chart") and not spec.get("chartContent"):
+        return False
+    return ANNOTATION_UNMANAGED not in (meta.get("annotations") or {})
+
+
 class HelmController(Poller):
     """Polls HelmCharts and keeps what the real chart renders in the store."""
 
@@ -288,7 +311,13 @@ class HelmController(Poller):
             meta = chart["metadata"]
             key = (meta["namespace"], meta["name"])
             seen.add(key)
+            if not should_manage(chart):
+                continue  # OnChange() and the scoped remove handler leave it alone, finalizer and all
             if meta.get("deletionTimestamp"):
+                if FINALIZER in (meta.get("finalizers") or []):
+                    self.remove(chart, key)
+                continue
+            if FINALIZER not in (meta.get("finalizers") or []) and not self._add_finalizer(chart):
                 continue
             config = configs.get(key)
             digest = hashlib.sha256(json.dumps([chart.get("spec"), (config or {}).get("spec")], sort_keys=True).encode()).hexdigest()
@@ -298,8 +327,37 @@ class HelmController(Poller):
                 continue
             self.install(chart, config, digest)
         for key in [k for k in self.applied if k not in seen]:
-            self.uninstall(key)
+            # gone without the finalizer's handler running: upstream uninstalls nothing (see the module doc)
+            self.applied.pop(key)
+            self.retry_at.pop(key, None)
         self.check_locations()
+
+    def _add_finalizer(self, chart: dict) -> bool:
+        """wrangler pkg/generic/remove.go addFinalizer(): the finalizer first, then the handlers' work."""
+        res = self.store.find(GROUP, "v1", "helmcharts")
+        meta = chart["metadata"]
+        try:
+            current = self.store.get(res, meta["namespace"], meta["name"])
+            current["metadata"]["finalizers"] = list(current["metadata"].get("finalizers") or []) + [FINALIZER]
+            self.store.update(res, meta["namespace"], meta["name"], current)
+        except apiserver.ApiError:
+            return False  # changed or gone meanwhile: the next pass sees it again
+        return True
+
+    def remove(self, chart: dict, key: tuple) -> None:
+        """chart.go OnRemove() for a managed chart being deleted: `helm delete` (the helm-delete-<name> Job), then
+        NewRemoveHandler drops the finalizer and the API server removes the object."""
+        if key in self.applied:
+            self.uninstall(key)
+        self.retry_at.pop(key, None)
+        res = self.store.find(GROUP, "v1", "helmcharts")
+        meta = chart["metadata"]
+        try:
+            current = self.store.get(res, meta["namespace"], meta["name"])
+            current["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or [] if f != FINALIZER]
+            self.store.update(res, meta["namespace"], meta["name"], current)
+        except apiserver.ApiError:
+            pass
 
     def _status(self, chart: dict, failed: str = "") -> None:
         """chart.go: JobCreated=True and Failed=False on success; Failed=True with the reason on failure."""

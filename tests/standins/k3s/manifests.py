@@ -4,8 +4,14 @@ Like K3s: every `.yaml`, `.yml` and `.json` file in the directory (not in subdir
 when it appears or its content changes (polled); a file with a `<name>.skip` beside it is ignored.
 Each file is tracked by an `Addon` (k3s.cattle.io/v1) in kube-system named after the file, whose
 spec.checksum is the file's sha256. Objects without a namespace go to kube-system. Applied objects
-carry the `objectset.rio.cattle.io/*` annotations and hash label of K3s's apply. When a file is
-removed, or an object disappears from it, the objects it created are deleted.
+carry the `objectset.rio.cattle.io/*` annotations and hash label of K3s's apply. When an object
+disappears from a file that is still there, it is deleted (the apply's object set).
+
+A removed file deletes nothing, as in K3s: pkg/deploy/controller.go listFilesIn() walks only the files
+present (walkFiles) and deploys each; no code path looks at a file that went away, so its objects and its
+Addon stay. Only a disabled component's file is deleted with its objects (delete_disabled). A file put back
+unchanged is not applied again either: deploy() skips it when its checksum equals the Addon's (the stand-in
+keeps the last checksum per file name) until K3s restarts (start() lists with force).
 """
 from __future__ import annotations
 
@@ -91,7 +97,7 @@ class ManifestWatcher:
                 return
 
     def sync(self) -> None:
-        """Apply new or changed files, delete what removed files created."""
+        """Apply new or changed files (removed files: nothing, see the module doc)."""
         present = {}
         if self.directory.is_dir():
             for path in sorted(self.directory.iterdir()):
@@ -110,12 +116,6 @@ class ManifestWatcher:
             if self.applied.get(name, (None,))[0] == checksum:
                 continue
             self.apply_file(name, path, data.decode("utf-8", "replace"), checksum)
-        for name in [n for n in self.applied if n not in present]:
-            unused, refs = self.applied.pop(name)
-            for ref in refs:
-                self._delete(ref)
-            self._addon(name, None, None)
-            self.log("info", f"Deleted objects of removed manifest {name}")
 
     def delete_disabled(self, path: Path) -> None:
         """A disabled component's file: its objects and Addon are deleted, then the file itself.
