@@ -141,6 +141,9 @@ BUILTIN = [
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", False),
     Resource("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False),
+    # Issue 19's argo-cd chart renders a NetworkPolicy per component (argo-cd 10.1.1 templates/*/networkpolicy.yaml);
+    # stored only: K3s's embedded network policy controller (kube-router) is not played here.
+    Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ["netpol"]),
 ]
 WORKLOADS = {"deployments", "statefulsets", "replicasets", "daemonsets"}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
