@@ -60,7 +60,7 @@ def starter(tmp_path_factory):
 def role_vars(server: K3s, starter_dir: Path | None = None, **extra) -> dict:
     base = {"gitops_repo_url": REPO, "gitops_repo_ssh_key": KEY, "gitops_sealed_secrets_enabled": False,
             "gitops_k3s_bin": str(server.bin), "gitops_kubeconfig": str(server.kubeconfig),
-            "gitops_manifest_dir": str(server.manifests), "gitops_wait_timeout": 90, "gitops_wait_delay": 1,
+            "gitops_manifest_dir": str(server.manifests), "gitops_wait_timeout": 120, "gitops_wait_delay": 3,
             "dns_zone": "example.com"}
     if starter_dir is not None:
         base["gitops_starter_dir"] = str(starter_dir)
@@ -110,20 +110,18 @@ def strip_server_fields(obj: dict) -> dict:
     return obj
 
 
-def upstream_store(*crd_files) -> apiserver.Store:
-    """An API that has only ../shared/upstream's CRDs (and the stand-in's built-in kinds)."""
+@pytest.fixture(scope="module")
+def upstream():
+    """An API that has only ../shared/upstream's CRDs (and the stand-in's built-in kinds), with the CRDs' CEL rules;
+    made once for the file (the CRDs are large)."""
+    files = ARGOCD_CRDS + sorted(GATEWAY_CRDS.glob("*.yaml")) + [UPSTREAM_CRDS / "bitnami.com_sealedsecrets.yaml"]
     store = apiserver.Store(None)
     crds = store.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    for crd in apiserver.load_crd_files(list(crd_files)):
+    for crd in apiserver.load_crd_files(files):
         store.create(crds, crd, None)
-    return store
-
-
-def schemas() -> dict:
-    out = {}
-    for directory in (UPSTREAM_CRDS, GATEWAY_CRDS):
-        out.update(crd_cel.storage_schemas(directory))
-    return out
+    for name in ("argocd", "myapp"):  # "default" the API has
+        store.create(store.find("", "v1", "namespaces"), {"metadata": {"name": name}}, None)
+    return store, crd_cel.storage_schemas(files)
 
 
 # --- the role ------------------------------------------------------------------------------------------------------
@@ -209,12 +207,10 @@ def test_install_hand_off_and_idempotent(converge, k3s, starter, ansible_env, tm
 
 
 
-def test_objects_validate_against_the_upstream_crds(k3s):
+def test_objects_validate_against_the_upstream_crds(k3s, upstream):
     """What the API stores from the role, created again in an API that has only ../shared/upstream's CRDs, and their
     CEL rules; a broken copy is refused there (the validation is real)."""
-    store = upstream_store(*ARGOCD_CRDS, *sorted(GATEWAY_CRDS.glob("*.yaml")))
-    store.create(store.find("", "v1", "namespaces"), {"metadata": {"name": "argocd"}}, None)
-    rules = schemas()
+    store, rules = upstream
     stored = [("argoproj.io", "appprojects", k3s.get("appprojects.argoproj.io", "-n", "argocd", "platform")),
               ("argoproj.io", "applications", k3s.get("applications.argoproj.io", "-n", "argocd", "root")),
               ("gateway.networking.k8s.io", "httproutes", k3s.get("httproutes.gateway.networking.k8s.io", "-n", "argocd", "argocd-server")),
@@ -275,17 +271,10 @@ def test_the_chart_renders_the_roles_values(k3s, tmp_path):
     assert "server.insecure" not in (params.get("data") or {})
 
 
-def test_starter_tree_parses_and_validates(starter):
+def test_starter_tree_parses_and_validates(starter, upstream):
     """Every YAML of the starter tree parses; each object validates against the real CRDs (argoproj.io, Gateway API,
     bitnami.com) and the stand-in API's kinds, with the CRDs' CEL rules."""
-    store = upstream_store(*ARGOCD_CRDS, *sorted(GATEWAY_CRDS.glob("*.yaml")), UPSTREAM_CRDS / "bitnami.com_sealedsecrets.yaml")
-    for name in ("argocd", "myapp", "default"):
-        try:
-            store.create(store.find("", "v1", "namespaces"), {"metadata": {"name": name}}, None)
-        except apiserver.ApiError:
-            pass
-    rules = schemas()
-    rules.update(crd_cel.storage_schemas(UPSTREAM_CRDS))
+    store, rules = upstream
     objects = []
     for path in sorted(starter.rglob("*.yaml")):
         for doc in yamlish.load_all(path.read_text(encoding="utf-8")):
@@ -319,8 +308,7 @@ def test_starter_tree_parses_and_validates(starter):
     ({"gitops_argocd_enabled": True, "gitops_repo_url": ""}, "Set gitops_repo_url to the GitOps repository"),
     ({"gitops_repo_ssh_key": ""}, "gitops_repo_url is an SSH URL: set gitops_repo_ssh_key"),
     ({"gitops_repo_url": "https://github.com/example/homelab-gitops.git"}, "gitops_repo_ssh_key is for SSH URLs"),
-    ({"gitops_argocd_chart_version": "10.1"}, "a pinned chart version X.Y.Z"),
-], ids=["no-repo", "ssh-without-key", "https-with-key", "chart-unpinned"])
+], ids=["no-repo", "ssh-without-key", "https-with-key"])
 def test_bad_input_fails_before_any_change(converge, tmp_path, override, message):
     fresh = SimpleNamespace(bin=tmp_path / "fresh" / "k3s", kubeconfig=tmp_path / "fresh" / "k3s.yaml", manifests=tmp_path / "fresh" / "m")
     proc = converge(role_vars(fresh, tmp_path / "fresh" / "starter", **override), verbosity=3)

@@ -20,10 +20,11 @@ _ENV = celpy.Environment()
 _PROGRAMS: dict = {}
 
 
-def storage_schemas(directory: Path) -> dict:
-    """{(apiVersion, kind): openAPIV3Schema} of the storage version of every CRD in directory."""
+def storage_schemas(directory) -> dict:
+    """{(apiVersion, kind): openAPIV3Schema} of the storage version of every CRD in directory (a Path), or in the
+    files of a list of paths."""
     out = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in (sorted(directory.glob("*.yaml")) if isinstance(directory, Path) else directory):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
