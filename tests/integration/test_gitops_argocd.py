@@ -206,7 +206,6 @@ def test_install_hand_off_and_idempotent(converge, k3s, starter, ansible_env, tm
     assert k3s.get("deployment", "-n", "argocd", "argocd-server") is not None
 
 
-
 def test_objects_validate_against_the_upstream_crds(k3s, upstream):
     """What the API stores from the role, created again in an API that has only ../shared/upstream's CRDs, and their
     CEL rules; a broken copy is refused there (the validation is real)."""
