@@ -9,6 +9,7 @@ workloads so "wait for rollout" style checks pass.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -299,6 +300,7 @@ class Store:
         self.objects: dict = {}  # (group, plural) -> {(namespace, name): obj}
         self.registry: dict = {}  # (group, version, plural) -> Resource
         self.events: list = []  # (rv, type, group, plural, obj)
+        self._deferred = threading.local()  # this thread's depth of deferred_save()
         for res in BUILTIN:
             self.register(res)
         if persist and persist.exists():
@@ -364,7 +366,23 @@ class Store:
         self.events.append((self.rv, kind, res.group, res.plural, copy.deepcopy(obj)))
         del self.events[:-2000]
         self.changed.notify_all()
-        self.save()
+        if not getattr(self._deferred, "depth", 0):
+            self.save()
+
+    @contextlib.contextmanager
+    def deferred_save(self):
+        """This thread's writes reach the state file once, at the end (one helm install of a chart with a hundred
+        objects and megabytes of CRDs writes it once, not once per object). Deviation: K3s's datastore (kine) commits
+        every write; here a crash inside the block loses this thread's writes since its start. Other threads' writes
+        are saved as before, with whatever this thread has written so far."""
+        self._deferred.depth = getattr(self._deferred, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._deferred.depth -= 1
+            if not self._deferred.depth:
+                with self.lock:
+                    self.save()
 
     # CRUD
     def get(self, res: Resource, namespace: str | None, name: str) -> dict:

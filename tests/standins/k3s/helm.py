@@ -403,7 +403,8 @@ class HelmController(Poller):
                     path.write_bytes(base64.b64decode(spec["chartContent"]))
                 groups = sorted({f"{g}/{v}" for (g, v, unused) in self.store.registry if g})
                 docs = render(helm, release, target, path, values_files(chart, config), set_args(spec), groups, workdir)
-            written = self._apply_release(release, target, bool(spec.get("createNamespace")), docs, key)
+            with self.store.deferred_save():
+                written = self._apply_release(release, target, bool(spec.get("createNamespace")), docs, key)
         except ChartError as err:
             self._fail(chart, key, digest, str(err), retry=helm is None or "ensure CRDs are installed first" in str(err))
             return
@@ -415,9 +416,10 @@ class HelmController(Poller):
             # reason in the status, instead of being retried on every pass.
             self._fail(chart, key, digest, f"Error: INSTALLATION FAILED: {exc!r}")
             return
-        for ref in self.applied.get(key, (None, []))[1]:
-            if ref not in written:
-                self._delete(ref)
+        with self.store.deferred_save():
+            for ref in self.applied.get(key, (None, []))[1]:
+                if ref not in written:
+                    self._delete(ref)
         self._job(chart, ok=True)
         self.retry_at.pop(key, None)
         self.applied[key] = (digest, written)
