@@ -23,15 +23,22 @@ _PROGRAMS: dict = {}
 def storage_schemas(directory) -> dict:
     """{(apiVersion, kind): openAPIV3Schema} of the storage version of every CRD in directory (a Path), or in the
     files of a list of paths."""
-    out = {}
+    docs = []
     for path in (sorted(directory.glob("*.yaml")) if isinstance(directory, Path) else directory):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            for version in doc["spec"]["versions"]:
-                if version.get("storage"):
-                    out[(f"{doc['spec']['group']}/{version['name']}", doc["spec"]["names"]["kind"])] = \
-                        version["schema"]["openAPIV3Schema"]
+        docs.extend(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    return schemas_of(docs)
+
+
+def schemas_of(docs) -> dict:
+    """{(apiVersion, kind): openAPIV3Schema} of the storage version of every CRD among docs (parsed objects)."""
+    out = {}
+    for doc in docs:
+        if not doc or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        for version in doc["spec"]["versions"]:
+            if version.get("storage"):
+                out[(f"{doc['spec']['group']}/{version['name']}", doc["spec"]["names"]["kind"])] = \
+                    version["schema"]["openAPIV3Schema"]
     return out
 
 
