@@ -233,6 +233,22 @@ def _controllers(store: apiserver.Store, cfg: dict, server_dir: Path) -> None:
     traefik.GatewayStatus(store, log=log).start()
 
 
+def _stage_joined(cfg: dict, server_dir: Path) -> None:
+    """A joined server's manifests directory, with K3s's packaged manifests staged in it.
+
+    Every server stages them at start, outside the leader election (k3s-io/k3s pkg/server/server.go
+    stageFiles(): deploy.Stage into <data-dir>/server/manifests, then deploy.WatchFiles on it), so the
+    directory exists on every server and a role writes its manifests there on each (K3s does not sync
+    them between servers). Deviation: a joined server's deploy controller does not run here (its API
+    requests go to the first server, whose controllers apply that server's directory); roles write the
+    same files on every server, which the lab checks by comparing them.
+    """
+    from . import traefik  # pylint: disable=import-outside-toplevel
+    manifests_dir = server_dir / "manifests"
+    manifests_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    traefik.stage(manifests_dir, {str(d) for d in cfg.get("disable") or []})
+
+
 def run_server(args: list) -> int:
     """`k3s server`: API server + own control-plane node."""
     cfg = config.load("server", args)
@@ -319,6 +335,8 @@ def run_server(args: list) -> int:
     if not join:
         _addons(store, {str(d) for d in cfg.get("disable") or []})
         _controllers(store, cfg, server_dir)
+    else:
+        _stage_joined(cfg, server_dir)
     local = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else (f"[{bind}]" if ":" in bind else bind)
     local = "[::1]" if bind == "::" else local
     kubeconfig = Path(str(cfg.get("write-kubeconfig") or config.DEFAULT_KUBECONFIG))

@@ -631,6 +631,9 @@ def test_second_server_joins(cluster, k3s_bin, tmp_path):
         assert (tmp_path / "data" / "server" / "token").read_text(encoding="utf-8").strip() == token
         names = {n.metadata.name for n in client.CoreV1Api(config.new_client_from_config(str(kubeconfig))).list_node().items}
         assert {"master-1", "master-2"} <= names
+        # it stages its own manifests directory, as every K3s server does (roles write their manifests there)
+        manifests = tmp_path / "data" / "server" / "manifests"
+        assert oct(manifests.stat().st_mode & 0o777) == "0o700" and (manifests / "traefik.yaml").is_file()
     finally:
         proc.terminate()
         proc.wait(10)
