@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
@@ -127,7 +128,7 @@ def upstream():
 # --- the role ------------------------------------------------------------------------------------------------------
 
 def test_check_mode_first_changes_nothing(converge, k3s, starter):
-    proc = converge(role_vars(k3s, starter, gitops_argocd_hostname=HOSTNAME), check=True, verbosity=3)
+    proc = converge(role_vars(k3s, starter, gitops_argocd_hostname=HOSTNAME), check=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     assert not (k3s.manifests / "infra-k3s-argocd.yaml").exists()
     assert k3s.get("helmchart", "-n", "kube-system", "argocd") is None
@@ -253,7 +254,7 @@ def test_the_chart_renders_the_roles_values(k3s, tmp_path):
         proc = subprocess.run([upstream_bin("helm"), "template", "argocd", str(UPSTREAM_CHARTS / "argo-cd-10.1.1.tgz"),
                                "--namespace", "argocd", "--values", str(path)], capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
-        return [d for d in yamlish.load_all(proc.stdout) if d]
+        return [d for d in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if d]  # 33,000 lines: libyaml
 
     docs = render(chart["spec"]["valuesContent"])
     params = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "argocd-cmd-params-cm")

@@ -164,7 +164,12 @@ def test_disabled_traefik_is_not_staged_and_an_old_file_goes_with_its_objects(cl
     store = cluster["store"]
     manifests.ManifestWatcher(store, cluster["dir"], disables={"traefik"}).sync()
     assert not (cluster["dir"] / "traefik.yaml").exists()
+    # deleted, but Terminating until helm-controller's remove handler has uninstalled the release (its finalizer)
+    assert all(c["metadata"]["deletionTimestamp"] for c in store.list(_res(store, "helm.cattle.io", "helmcharts"), "kube-system"))
+    cluster["charts"].sync()
     assert store.list(_res(store, "helm.cattle.io", "helmcharts"), "kube-system") == []
+    with pytest.raises(apiserver.ApiError):
+        store.get(_res(store, "apps", "deployments"), "kube-system", "traefik")
     assert (cluster["dir"] / "infra-k3s-traefik-config.yaml").exists()
 
 
