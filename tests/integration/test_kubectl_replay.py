@@ -31,6 +31,9 @@ SECRET_LIST = json.dumps({"apiVersion": "v1", "kind": "List", "items": [
                                                                           "labels": {"app.kubernetes.io/managed-by": "infra.k3s"}},
      "data": {"cloud": "W2RlZmF1bHRdCg=="}}]})
 
+HANDOFF_OBJECT = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "handoff", "namespace": "default", "finalizers": ["example.com/keep"]}})
+
 
 def replay_calls(kubeconfig: str) -> list:
     """The roles' calls with the shapes they have in roles/ (file named beside each)."""
@@ -74,6 +77,14 @@ def replay_calls(kubeconfig: str) -> list:
          None, lambda p: p.returncode == 1 and 'resource type "backupstoragelocations"' in p.stderr),  # no Velero CRDs yet
         # k3s/tasks/reset.yml
         (["delete", "node", "gone-node", "--ignore-not-found"], None, lambda p: p.returncode == 0 and p.stdout == ""),
+        # gitops/tasks/argocd_handoff.yml (on a HelmChart there; a ConfigMap with a finalizer here)
+        (kc + ["apply", "--filename", "-"], HANDOFF_OBJECT, lambda p: p.stdout == "configmap/handoff created\n"),
+        (kc + ["--namespace", "default", "annotate", "--overwrite", "configmap", "handoff", "helmcharts.helm.cattle.io/unmanaged=true"],
+         None, lambda p: p.stdout == "configmap/handoff annotated\n"),
+        (kc + ["--namespace", "default", "patch", "configmap", "handoff", "--type", "merge", "--patch", '{"metadata": {"finalizers": []}}'],
+         None, lambda p: p.stdout == "configmap/handoff patched\n"),
+        (kc + ["--namespace", "default", "delete", "configmap", "handoff", "--wait=true", "--timeout=30s"], None,
+         lambda p: p.returncode == 0 and p.stdout.startswith('configmap "handoff" deleted')),
     ]
 
 
