@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import stat
 import subprocess
 import sys
@@ -24,8 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
 from support import crd_cel  # noqa: E402
 from support.k3s_process import K3s  # noqa: E402
-from support.secret_watch import CmdlineWatch, files_holding  # noqa: E402
+from support.secret_watch import leaks, watched  # noqa: E402
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin  # noqa: E402
+from support.play import k3s_paths, local_server, role_runner  # noqa: E402
 from support.recap import localhost_recap  # noqa: E402
 from standins.k3s import apiserver, yamlish  # noqa: E402
 
@@ -60,9 +60,7 @@ def starter(tmp_path_factory):
 
 def role_vars(server: K3s, starter_dir: Path | None = None, **extra) -> dict:
     base = {"gitops_repo_url": REPO, "gitops_repo_ssh_key": KEY, "gitops_sealed_secrets_enabled": False,
-            "gitops_k3s_bin": str(server.bin), "gitops_kubeconfig": str(server.kubeconfig),
-            "gitops_manifest_dir": str(server.manifests), "gitops_wait_timeout": 120, "gitops_wait_delay": 3,
-            "dns_zone": "example.com"}
+            "gitops_wait_timeout": 120, "gitops_wait_delay": 3, "dns_zone": "example.com", **k3s_paths(server, "gitops")}
     if starter_dir is not None:
         base["gitops_starter_dir"] = str(starter_dir)
     base.update(extra)
@@ -73,27 +71,7 @@ def role_vars(server: K3s, starter_dir: Path | None = None, **extra) -> dict:
 def converge(run_ansible, tmp_path):
     """The role on localhost (connection local, the one server of k3s_masters); the variables in a 0600 file (the
     vault's stand-in), not on the command line."""
-    count = [0]
-
-    def _run(variables: dict, check=False, verbosity=0):
-        count[0] += 1
-        vars_file = tmp_path / ("vars-%d.json" % count[0])
-        vars_file.write_text(json.dumps(variables), encoding="utf-8")
-        vars_file.chmod(0o600)
-        inventory = tmp_path / "hosts.json"
-        inventory.write_text(json.dumps({"k3s_cluster": {"children": {"k3s_masters": {"hosts": {"localhost": {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}), encoding="utf-8")
-        play = tmp_path / "play.yml"
-        play.write_text(json.dumps([{"name": "gitops", "hosts": "k3s_masters", "gather_facts": False,
-                                     "roles": [{"role": "infra.k3s.gitops"}]}]), encoding="utf-8")
-        args = ["-i", str(inventory), str(play), "-e", "@" + str(vars_file)]
-        if check:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        return run_ansible("ansible-playbook", *args)
-
-    return _run
+    return role_runner(run_ansible, tmp_path, "infra.k3s.gitops", local_server())
 
 
 def assert_no_key(proc):
@@ -138,20 +116,12 @@ def test_check_mode_first_changes_nothing(converge, k3s, starter):
 
 
 def test_install_hand_off_and_idempotent(converge, k3s, starter, ansible_env, tmp_path):
-    watch = CmdlineWatch(needles())
-    watch.start()
-    try:
-        proc = converge(role_vars(k3s, starter, gitops_argocd_hostname=HOSTNAME), verbosity=3)
-    finally:
-        watch.done.set()
-        watch.join()
+    proc, watch = watched(lambda: converge(role_vars(k3s, starter, gitops_argocd_hostname=HOSTNAME), verbosity=3), needles())
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr
     # the deploy key is in no output (-vvv), no process's arguments, no file but the API's datastore
     assert_no_key(proc)
     assert watch.looks > 10 and watch.seen == []
-    datastore = k3s.data / "server" / "db"
-    vault = set(tmp_path.glob("vars-*.json"))
-    assert files_holding([k3s.root, tmp_path, starter.parent, ansible_env["ANSIBLE_HOME"]], needles(), skip=vault | {datastore}) == []
+    assert leaks(k3s, tmp_path, needles(), starter.parent, ansible_env["ANSIBLE_HOME"]) == []
 
     # the hand-off: the HelmChart and its file are gone, ArgoCD and its release stay
     assert not (k3s.manifests / "infra-k3s-argocd.yaml").exists()

@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives import serialization
 
 from support.k3s_process import K3s
 from support.paths import UPSTREAM_CRDS
+from support.play import k3s_paths, local_server, role_runner
 from support.recap import localhost_recap as recap
 from support.sealed_secrets_keys import key_pair, private_key
 from support.sealed_secrets_unseal import UnsealError, unseal
-from support.secret_watch import CmdlineWatch, files_holding
+from support.secret_watch import leaks, watched
 from standins.k3s import apiserver, yamlish
 
 NS = "kube-system"
@@ -51,9 +52,7 @@ def needles(vault) -> list:
 
 def role_vars(server: K3s, vault: dict, **extra) -> dict:
     base = {"gitops_sealed_secrets_key": vault["key"], "gitops_sealed_secrets_cert": vault["cert"],
-            "gitops_k3s_bin": str(server.bin), "gitops_kubeconfig": str(server.kubeconfig),
-            "gitops_manifest_dir": str(server.manifests), "gitops_argocd_enabled": False,
-            "gitops_wait_timeout": 90, "gitops_wait_delay": 1}
+            "gitops_argocd_enabled": False, "gitops_wait_timeout": 90, "gitops_wait_delay": 1, **k3s_paths(server, "gitops")}
     base.update(extra)
     return base
 
@@ -62,27 +61,7 @@ def role_vars(server: K3s, vault: dict, **extra) -> dict:
 def converge(run_ansible, tmp_path):
     """Run the role (tasks/main.yml) on localhost, one server of k3s_masters; the variables go in a 0600 file (the
     vault's stand-in), not on the command line."""
-    count = [0]
-
-    def _run(variables: dict, check=False, verbosity=0):
-        count[0] += 1
-        vars_file = tmp_path / ("vars-%d.json" % count[0])
-        vars_file.write_text(json.dumps(variables), encoding="utf-8")
-        vars_file.chmod(0o600)
-        inventory = tmp_path / "hosts.json"
-        inventory.write_text(json.dumps({"k3s_cluster": {"children": {"k3s_masters": {"hosts": {"localhost": {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}), encoding="utf-8")
-        play = tmp_path / "play.yml"
-        play.write_text(json.dumps([{"name": "gitops", "hosts": "k3s_masters", "gather_facts": False,
-                                     "roles": [{"role": "infra.k3s.gitops"}]}]), encoding="utf-8")
-        args = ["-i", str(inventory), str(play), "-e", "@" + str(vars_file)]
-        if check:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        return run_ansible("ansible-playbook", *args)
-
-    return _run
+    return role_runner(run_ansible, tmp_path, "infra.k3s.gitops", local_server())
 
 
 def key_secrets(server: K3s) -> list:
@@ -138,13 +117,7 @@ def test_check_mode_first_changes_nothing(converge, k3s, vault):
 # --- the controller with the vault's key ---------------------------------------------------------------------------
 
 def test_install_then_idempotent(converge, k3s, vault, ansible_env, tmp_path):
-    watch = CmdlineWatch(needles(vault))
-    watch.start()
-    try:
-        proc = converge(role_vars(k3s, vault), verbosity=3)
-    finally:
-        watch.done.set()
-        watch.join()
+    proc, watch = watched(lambda: converge(role_vars(k3s, vault), verbosity=3), needles(vault))
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     assert recap(proc)["changed"] == 2  # the key Secret, the HelmChart manifest
@@ -152,9 +125,7 @@ def test_install_then_idempotent(converge, k3s, vault, ansible_env, tmp_path):
     for needle in needles(vault):
         assert needle not in output
     assert watch.looks > 10 and watch.seen == []
-    datastore = k3s.data / "server" / "db"
-    inputs = set(tmp_path.glob("vars-*.json"))  # the test's inputs, as the vault file holds them
-    assert files_holding([k3s.root, tmp_path, ansible_env["ANSIBLE_HOME"]], needles(vault), skip=inputs | {datastore}) == []
+    assert leaks(k3s, tmp_path, needles(vault), ansible_env["ANSIBLE_HOME"]) == []
 
     # the key Secret was applied (changed) before the HelmChart's manifest was written: the controller's first start
     # finds the vault's key and makes none (pkg/controller/main.go initKeyRenewal)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import stat
 import subprocess
 import sys
@@ -22,8 +21,9 @@ sys.path.insert(0, str(HERE.parent))  # tests/
 from support.k3s_process import K3s  # noqa: E402
 from standins.k3s import apiserver, yamlish  # noqa: E402
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin  # noqa: E402
+from support.play import local_server, run_play  # noqa: E402
 from support.recap import localhost_recap  # noqa: E402
-from support.secret_watch import CmdlineWatch, files_holding  # noqa: E402
+from support.secret_watch import leaks, watched  # noqa: E402
 
 ZONE = "example.com"
 EMAIL = "ops@example.org"
@@ -51,31 +51,15 @@ def converge(run_ansible, tmp_path):
     """Run the role's preflight and cert-manager task files on localhost (connection local, the one server of
     k3s_cluster), as tasks/main.yml includes them (the Traefik and Gateway parts need what the stand-in K3s does not
     play yet); the variables go in a 0600 file (the vault's stand-in), not on the command line."""
-    count = [0]
-
     def _run(variables: dict, check=False, verbosity=0, entry="cert_manager"):
-        count[0] += 1
-        vars_file = tmp_path / ("vars-%d.json" % count[0])
-        vars_file.write_text(json.dumps(variables), encoding="utf-8")
-        vars_file.chmod(0o600)
         if entry == "main":
             tasks = [{"name": "the role", "ansible.builtin.include_role": {"name": "infra.k3s.ingress"}}]
         else:
             tasks = [{"name": "preflight", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "preflight.yml"}},
                      {"name": "cert-manager", "ansible.builtin.include_role": {"name": "infra.k3s.ingress", "tasks_from": "cert_manager.yml"}}]
-        inventory = tmp_path / "hosts.json"
-        inventory.write_text(json.dumps({"k3s_cluster": {"children": {"k3s_masters": {"hosts": {"localhost": {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "public_ip": "192.0.2.11"}}}}}}),
-            encoding="utf-8")
-        play = tmp_path / "play.yml"
-        play.write_text(json.dumps([{"name": "ingress certs", "hosts": "k3s_masters", "gather_facts": False,
-                                     "tasks": tasks}]), encoding="utf-8")
-        args = ["-i", str(inventory), str(play), "-e", "@" + str(vars_file)]
-        if check:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        return run_ansible("ansible-playbook", *args)
+        play = {"name": "ingress certs", "hosts": "k3s_masters", "gather_facts": False, "tasks": tasks}
+        return run_play(run_ansible, tmp_path, play, variables, local_server(public_ip="192.0.2.11"),
+                        check=check, verbosity=verbosity)
 
     return _run
 
@@ -133,22 +117,14 @@ def test_check_mode_against_a_fresh_server(converge, k3s):
 
 
 def test_install_then_idempotent(converge, k3s, ansible_env, tmp_path):
-    watch = CmdlineWatch(secrets_of())
-    watch.start()
-    try:
-        proc = converge(role_vars(k3s), verbosity=3)
-    finally:
-        watch.done.set()
-        watch.join()
+    proc, watch = watched(lambda: converge(role_vars(k3s), verbosity=3), secrets_of())
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     # the manifest, the namespace with the Secret, the issuers with the Certificate
     assert recap(proc)["changed"] == 3
     # the token is in no output (-vvv), no process's arguments, no file but the API's datastore
     assert_no_token(proc)
     assert watch.looks > 10 and watch.seen == []
-    datastore = k3s.data / "server" / "db"  # the API's datastore (state.json, and its temporary file while written)
-    vault = set(tmp_path.glob("vars-*.json"))  # the test's inputs, as a vault file would hold them
-    assert files_holding([k3s.root, tmp_path, ansible_env["ANSIBLE_HOME"]], secrets_of(), skip=vault | {datastore}) == []
+    assert leaks(k3s, tmp_path, secrets_of(), ansible_env["ANSIBLE_HOME"]) == []
 
     manifest = k3s.manifests / "infra-k3s-cert-manager.yaml"
     assert stat.S_IMODE(manifest.stat().st_mode) == 0o600

@@ -24,9 +24,10 @@ sys.path.insert(0, str(HERE.parent))  # tests/
 from standins.k3s import apiserver, yamlish  # noqa: E402
 from support import crd_cel  # noqa: E402
 from support.paths import UPSTREAM_CHARTS, UPSTREAM_CRDS, upstream_bin  # noqa: E402
+from support.play import local_server, role_runner  # noqa: E402
 from support.poll import wait_for  # noqa: E402
 from support.recap import play_recap  # noqa: E402
-from support.secret_watch import CmdlineWatch, files_holding  # noqa: E402
+from support.secret_watch import leaks, watched  # noqa: E402
 
 NODE = "master-1"  # the stand-in K3s's node name (support/k3s_process.py)
 TAILNET_IP = "100.64.0.11"
@@ -52,28 +53,8 @@ def role_vars(server, **extra) -> dict:
 def converge(run_ansible, tmp_path):
     """Run the role (tasks/main.yml, after its argument spec) on the one server of k3s_cluster, a host named as the
     stand-in's node with connection local; the variables go in a 0600 file (the vault's stand-in)."""
-    count = [0]
-
-    def _run(variables: dict, check=False, verbosity=0, hosts=None):
-        count[0] += 1
-        vars_file = tmp_path / ("vars-%d.json" % count[0])
-        vars_file.write_text(json.dumps(variables), encoding="utf-8")
-        vars_file.chmod(0o600)
-        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        inventory = tmp_path / "hosts.json"
-        inventory.write_text(json.dumps({"k3s_cluster": {"children": {"k3s_masters": {"hosts": hosts or {
-            NODE: dict(local, tailscale_ip=TAILNET_IP, public_ip="192.0.2.11")}}}}}), encoding="utf-8")
-        play = tmp_path / "play.yml"
-        play.write_text(json.dumps([{"name": "monitoring", "hosts": "k3s_masters", "gather_facts": False,
-                                     "roles": [{"role": "infra.k3s.monitoring"}]}]), encoding="utf-8")
-        args = ["-i", str(inventory), str(play), "-e", "@" + str(vars_file)]
-        if check:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        return run_ansible("ansible-playbook", *args)
-
-    return _run
+    return role_runner(run_ansible, tmp_path, "infra.k3s.monitoring",
+                       local_server(NODE, tailscale_ip=TAILNET_IP, public_ip="192.0.2.11"))
 
 
 def recap(proc) -> dict:
@@ -142,21 +123,13 @@ def test_check_mode_against_a_fresh_server(converge, k3s):
 
 
 def test_install_then_idempotent(converge, k3s, ansible_env, tmp_path):
-    watch = CmdlineWatch(secrets_of())
-    watch.start()
-    try:
-        proc = converge(role_vars(k3s), verbosity=3)
-    finally:
-        watch.done.set()
-        watch.join()
+    proc, watch = watched(lambda: converge(role_vars(k3s), verbosity=3), secrets_of())
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
     assert recap(proc)["changed"] == 2  # the namespace with the Secret; the HelmChart
     # the password is in no output (-vvv), no process's arguments, no file but the API's datastore
     assert_no_password(proc)
     assert watch.looks > 10 and watch.seen == []
-    datastore = k3s.data / "server" / "db"
-    vault = set(tmp_path.glob("vars-*.json"))
-    assert files_holding([k3s.root, tmp_path, ansible_env["ANSIBLE_HOME"]], secrets_of(), skip=vault | {datastore}) == []
+    assert leaks(k3s, tmp_path, secrets_of(), ansible_env["ANSIBLE_HOME"]) == []
 
     secret = k3s.get("secret", "-n", "monitoring", "grafana-admin")
     assert {k: base64.b64decode(v).decode() for k, v in secret["data"].items()} == {"admin-user": "admin", "admin-password": PASSWORD}

@@ -18,6 +18,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/
 from support.k3s_process import K3s  # noqa: E402
+from support.play import run_play  # noqa: E402
 from support.poll import wait_for  # noqa: E402
 from standins.k3s import apiserver, helm, manifests, yamlish  # noqa: E402
 from support.recap import localhost_recap  # noqa: E402
@@ -40,23 +41,11 @@ def role_vars(k3s_server: K3s, **extra) -> dict:
 @pytest.fixture
 def converge(run_ansible, tmp_path):
     """Run the role on localhost (connection local); the variables go in a file, not on the command line."""
-    count = [0]
+    play = {"name": "node agent", "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "roles": [{"role": "infra.k3s.node_agent"}]}
 
     def _run(variables: dict, check=False, verbosity=0):
-        count[0] += 1
-        vars_file = tmp_path / ("vars-%d.json" % count[0])
-        vars_file.write_text(json.dumps(variables), encoding="utf-8")
-        vars_file.chmod(0o600)
-        play = tmp_path / "play.yml"
-        play.write_text(json.dumps([{"name": "node agent", "hosts": "localhost", "connection": "local", "gather_facts": False,
-                                     "roles": [{"role": "infra.k3s.node_agent"}]}]), encoding="utf-8")
-        args = ["-i", "localhost,", str(play), "-e", "@" + str(vars_file)]
-        if check:
-            args.append("--check")
-        if verbosity:
-            args.append("-" + "v" * verbosity)
-        proc = run_ansible("ansible-playbook", *args)
-        return proc
+        return run_play(run_ansible, tmp_path, play, variables, "localhost,", check=check, verbosity=verbosity)
 
     return _run
 

@@ -44,3 +44,22 @@ def files_holding(roots, needles, skip=()) -> list:
                 if any(n.encode() in data for n in needles):
                     found.append(str(path))
     return found
+
+
+def watched(run, needles):
+    """run() while a CmdlineWatch reads every process's arguments for the needles; returns (its result, the watch)."""
+    watch = CmdlineWatch(needles)
+    watch.start()
+    try:
+        result = run()
+    finally:
+        watch.done.set()
+        watch.join()
+    return result, watch
+
+
+def leaks(k3s, tmp_path, needles, *roots) -> list:
+    """The files holding a needle under the stand-in K3s's root, the test's directory and roots, except the API's
+    datastore (where a Secret lives) and the test's vars-*.json inputs (as the vault holds them)."""
+    skip = set(tmp_path.glob("vars-*.json")) | {k3s.data / "server" / "db"}
+    return files_holding([k3s.root, tmp_path, *roots], needles, skip=skip)
