@@ -217,24 +217,23 @@ def _addons(store: apiserver.Store, disabled: set) -> None:
             pass
 
 
-def _controllers(store: apiserver.Store, cfg: dict, server_dir: Path) -> None:
-    """K3s's helm-controller, deploy controller (server/manifests/*.yaml auto-applied) with its packaged
-    traefik.yaml, ServiceLB, and Traefik's Gateway status writer (runs while Traefik's Deployment exists)."""
+def _controllers(store: apiserver.Store, cfg: dict, server_dir: Path, disabled: set) -> None:
+    """K3s's helm-controller, deploy controller (server/manifests/*.yaml auto-applied, with the packaged
+    traefik.yaml _stage() wrote), ServiceLB, and Traefik's Gateway status writer (runs while Traefik's
+    Deployment exists)."""
     from . import helm, manifests, servicelb, traefik  # pylint: disable=import-outside-toplevel
-    disabled = {str(d) for d in cfg.get("disable") or []}
     manifests.register_crds(store)
     if not cfg.get("disable-helm-controller"):
         helm.register_crds(store)
         helm.HelmController(store, log=log).start()
-    traefik.stage(server_dir / "manifests", disabled)
     manifests.ManifestWatcher(store, server_dir / "manifests", log=log, disables=disabled).start()
     if "servicelb" not in disabled:
         servicelb.ServiceLB(store, log=log).start()
     traefik.GatewayStatus(store, log=log).start()
 
 
-def _stage_joined(cfg: dict, server_dir: Path) -> None:
-    """A joined server's manifests directory, with K3s's packaged manifests staged in it.
+def _stage(server_dir: Path, disabled: set) -> None:
+    """The server's manifests directory, with K3s's packaged manifests staged in it.
 
     Every server stages them at start, outside the leader election (k3s-io/k3s pkg/server/server.go
     stageFiles(): deploy.Stage into <data-dir>/server/manifests, then deploy.WatchFiles on it), so the
@@ -246,7 +245,7 @@ def _stage_joined(cfg: dict, server_dir: Path) -> None:
     from . import traefik  # pylint: disable=import-outside-toplevel
     manifests_dir = server_dir / "manifests"
     manifests_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    traefik.stage(manifests_dir, {str(d) for d in cfg.get("disable") or []})
+    traefik.stage(manifests_dir, disabled)
 
 
 def run_server(args: list) -> int:
@@ -332,11 +331,11 @@ def run_server(args: list) -> int:
         raise Fatal(f"starting kubernetes: preparing server: failed to listen on {bind}:{port}: {exc.strerror or exc}") from exc
     api.start()
     log("info", f"Running kube-apiserver --advertise-address={advertise} --bind-address={bind} --secure-port={port} (stand-in)")
+    disabled = {str(d) for d in cfg.get("disable") or []}
+    _stage(server_dir, disabled)
     if not join:
-        _addons(store, {str(d) for d in cfg.get("disable") or []})
-        _controllers(store, cfg, server_dir)
-    else:
-        _stage_joined(cfg, server_dir)
+        _addons(store, disabled)
+        _controllers(store, cfg, server_dir, disabled)
     local = "127.0.0.1" if bind in ("0.0.0.0", "127.0.0.1") else (f"[{bind}]" if ":" in bind else bind)
     local = "[::1]" if bind == "::" else local
     kubeconfig = Path(str(cfg.get("write-kubeconfig") or config.DEFAULT_KUBECONFIG))
