@@ -208,6 +208,33 @@ def test_new_token_and_production(converge, k3s):
     assert again.returncode == 0 and recap(again)["changed"] == 0
 
 
+def test_an_apply_that_loses_the_namespace_race_is_retried(converge, k3s, tmp_path):
+    """kubectl apply GETs each object and Creates what it did not find (kubernetes/kubectl pkg/cmd/apply/apply.go
+    applyOneObject), so when cert-manager's helm install (createNamespace) makes the namespace between the two, kubectl
+    exits 1 with AlreadyExists; CI hit it once (stop 26). Here the k3s binary the role runs fails its first apply that
+    way (after the namespace exists, as in the race): the role retries and writes the Secret."""
+    assert k3s.kubectl("--namespace", "cert-manager", "delete", "secret", "cloudflare-api-token").returncode == 0
+    marker = tmp_path / "raced"
+    racing = tmp_path / "k3s-racing"
+    racing.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$4" = apply ] && [ ! -e "{marker}" ]; then\n'
+        f'  : > "{marker}"\n'
+        '  echo \'Error from server (AlreadyExists): error when creating "STDIN": namespaces "cert-manager" already exists\' >&2\n'
+        "  exit 1\n"
+        "fi\n"
+        f'exec "{k3s.bin}" "$@"\n', encoding="utf-8")
+    racing.chmod(0o700)
+    proc = converge(role_vars(k3s, ingress_k3s_bin=str(racing), ingress_acme_production=True), verbosity=1)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert marker.exists()
+    assert proc.stdout.count("FAILED - RETRYING: [localhost]: Create or update cert-manager's namespace") == 1
+    assert recap(proc)["changed"] == 1  # the Secret
+    secret = k3s.get("secret", "-n", "cert-manager", "cloudflare-api-token")
+    assert base64.b64decode(secret["data"]["api-token"]).decode() == TOKEN
+    assert_no_token(proc)
+
+
 def test_the_chart_renders_the_roles_values(k3s, tmp_path):
     """The real helm renders the real chart with the values the role wrote: the flags it is meant to give."""
     chart = yamlish.load((k3s.manifests / "infra-k3s-cert-manager.yaml").read_text(encoding="utf-8"))
