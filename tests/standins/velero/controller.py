@@ -1069,6 +1069,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         self.pvr_served = ctl._served("podvolumerestores")  # pylint: disable=protected-access
         nodes = self.kube.list("", "v1", "nodes")
         self.nodes = {n["metadata"]["name"] for n in nodes}
+        self.node_labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in nodes}
         self.ready_nodes = sorted(n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable") and any(
             c.get("type") == "Ready" and c.get("status") == "True" for c in (n.get("status") or {}).get("conditions") or []))
 
@@ -1239,6 +1240,8 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         if self.rules:
             self._modify(gres, source_ns, new)
             meta = new["metadata"]
+        if gres == "pods":
+            self._schedule(new)
         try:
             created = self.kube.create(group, version, plural, new, meta.get("namespace"))
         except KubeError as exc:
@@ -1367,7 +1370,18 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 "args": [self.restore["metadata"].get("uid", "")],
                 "volumeMounts": [{"name": p["spec"]["volume"], "mountPath": f"/restores/{p['spec']['volume']}"} for p in pvbs],
             }] + (spec.get("initContainers") or [])
-        # The scheduler: a pod using a PVC goes where the PVC's volume is (or is to be) provisioned.
+
+    def _schedule(self, new: dict) -> None:
+        """The scheduler, for the pod as it is created (after the item actions and the resource modifiers, as
+        kube-scheduler sees the pod Velero created).
+
+        A pod using a PVC goes where the PVC's volume is (or is to be) provisioned, other pods to the first Ready,
+        schedulable node; in both cases only to a node that has every label of the pod's nodeSelector with the same value
+        (kubernetes/kubernetes pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go Filter, through
+        k8s.io/component-helpers scheduling/corev1/nodeaffinity GetRequiredNodeAffinity().Match). Otherwise the pod stays
+        unscheduled (Pending), as kube-scheduler leaves a pod whose nodeSelector names another node than its volume's
+        (VolumeBinding and NodeAffinity must both pass)."""
+        spec = new.setdefault("spec", {})
         node = None
         for claim in pod_claims(new).values():
             pvc = self.pvcs.get((new["metadata"]["namespace"], claim))
@@ -1381,10 +1395,19 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 node = pv_node(bound) if bound else None
             if node:
                 break
-        if not node and self.ready_nodes:
-            node = self.ready_nodes[0]
+        selector = spec.get("nodeSelector") or {}
+
+        def fits(name: str) -> bool:
+            labels = self.node_labels.get(name) or {}
+            return all(labels.get(key) == value for key, value in selector.items())
+
+        candidates = [node] if node else self.ready_nodes
+        node = next((name for name in candidates if fits(name)), None)
         if node:
             spec["nodeName"] = node
+        elif candidates:
+            self.log(f"Pod {new['metadata']['namespace']}/{new['metadata']['name']} cannot be scheduled: its nodeSelector "
+                     f"{json.dumps(selector, sort_keys=True)} matches none of {', '.join(candidates)}", "warning")
 
     def _after_pod(self, source_ns: str, original: dict, created: dict) -> None:
         node = (created.get("spec") or {}).get("nodeName")
@@ -1400,10 +1423,29 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 self._warn(f"pod volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} has no completed backup")
             elif self.pvr_served:
                 self._create_pvr(pvb, created)
+            elif not node and not self._scheduled(tns, created["metadata"]["name"]):
+                # pkg/podvolume/restorer.go RestorePodVolumes(): the PodVolumeRestore is made, but no node agent takes it
+                # until the pod is scheduled; the restorer waits for its result until the restore's pod volume operation
+                # timeout, then gives up with this error (the restore ends PartiallyFailed; the volume stays empty).
+                self._fail("timed out waiting for all PodVolumeRestores to complete")
+                return
             elif not self.loc.exists(key):
                 self._fail(f"pod volume restore failed: snapshot {snap} not found in repository {self.loc.repo_identifier(pvb['spec']['pod']['namespace'])}")
             else:
                 self.log(f"Restored volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} from kopia snapshot {snap}")
+
+    def _scheduled(self, namespace: str, name: str) -> bool:
+        """Whether the pod gets a node before the pod volume timeout (restorer.go polls kube.IsPodScheduled); nothing in
+        the stand-in schedules a pod later, so this only waits out the knob `pod-volume-timeout`."""
+        deadline = time.monotonic() + self.ctl._pod_volume_timeout()  # pylint: disable=protected-access
+        while True:
+            pod = self.kube.get("", "v1", "pods", namespace, name, default=None)
+            if ((pod or {}).get("spec") or {}).get("nodeName"):
+                return True
+            if pod is None or time.monotonic() > deadline:
+                self.log(f"Restoring pod {namespace}/{name} is not scheduled until timeout or cancel, disengage", "error")
+                return False
+            time.sleep(min(0.5, self.ctl.interval))
 
     def _create_pvr(self, pvb: dict, pod: dict) -> None:
         """pkg/podvolume/restorer.go newPodVolumeRestore(): owned by the Restore, for the restored pod; the node

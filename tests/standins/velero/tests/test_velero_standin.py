@@ -289,6 +289,41 @@ def test_restore_with_namespace_and_node_mapping(env, shop_backup):
     assert kube.get("", "v1", "configmaps", "shop-dr", "settings")["data"] == {"color": "blue"}
 
 
+def test_restored_pod_pinned_away_from_its_volume_stays_pending_and_its_data_is_not_restored(env, shop_backup):
+    """A pod is scheduled as created, after the resource modifiers: pinned by nodeSelector to another node than its
+    claim's, it stays Pending (kube-scheduler's NodeAffinity and VolumeBinding filters), no node agent takes its volume,
+    and the restorer gives up after the pod volume timeout (pkg/podvolume/restorer.go RestorePodVolumes): the restore is
+    PartiallyFailed. A failed "test" inside a rule's patches leaves the object as it is, without an error (json_patch.go);
+    a "replace" of a path that does not exist is an error of the restore, and the object is still created unpatched."""
+    kube = env["kube"]
+    set_knobs(kube, pod_volume_timeout="1")
+    pin = {"path": "/spec/template/spec/nodeSelector", "operation": "add", "value": '{"kubernetes.io/hostname": "node-a"}'}
+    modifier_configmap(kube, "shop-pin-modifiers", [
+        {"conditions": {"groupResource": "persistentvolumeclaims"}, "mergePatches": selected_node_patch("node-b")},
+        {"conditions": {"groupResource": "pods"},
+         "patches": [{"operation": "add", "path": "/spec/nodeSelector", "value": '{"kubernetes.io/hostname": "node-a"}'}]},
+        {"conditions": {"groupResource": "deployments.apps"},
+         "patches": [{"operation": "test", "path": "/spec/replicas", "value": "3"}, pin]},
+        {"conditions": {"groupResource": "services"},
+         "patches": [{"operation": "replace", "path": "/spec/nodeSelector/kubernetes.io~1hostname", "value": "node-b"}]}])
+    try:
+        new_restore(kube, "shop-pin", backupName="shop-1", namespaceMapping={"shop": "shop-pin"},
+                    resourceModifier={"kind": "ConfigMap", "name": "shop-pin-modifiers"})
+        restore = wait_phase(kube, "restores", "shop-pin", ("Completed", "PartiallyFailed", "Failed"))
+    finally:
+        kube.delete("", "v1", "configmaps", "shop-pin-modifiers", NS)
+    assert restore["status"]["phase"] == "PartiallyFailed" and restore["status"]["errors"] == 2, restore["status"]
+    pod = kube.get("", "v1", "pods", "shop-pin", "web-0")
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "node-a"} and not pod["spec"].get("nodeName"), pod
+    assert kube.get("", "v1", "persistentvolumeclaims", "shop-pin", "data")["metadata"]["annotations"][
+        "volume.kubernetes.io/selected-node"] == "node-b"
+    assert "nodeSelector" not in kube.get("apps", "v1", "deployments", "shop-pin", "web")["spec"]["template"]["spec"]
+    assert kube.get("", "v1", "services", "shop-pin", "web")["spec"]["ports"][0]["port"] == 80
+    log = gzip.decompress(s3_get(env, f"{env['prefix']}/restores/shop-pin/restore-shop-pin-logs.gz")).decode()
+    assert "Pod shop-pin/web-0 cannot be scheduled" in log and "timed out waiting for all PodVolumeRestores" in log, log
+    assert "error applying patch" not in log and "error in applying JSON Patch replace" in log, log
+
+
 def test_restore_ignores_the_change_pvc_node_selector_configmap(env, shop_backup):
     """Velero 1.18.1 (pvc_action.go, commit 7e15e9ba0): selected-node is always removed, even when that node exists
     and a change-pvc-node-selector ConfigMap maps it (no longer read); the claim waits for its first consumer."""
