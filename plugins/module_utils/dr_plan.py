@@ -9,7 +9,9 @@
 - ``failover_plan``: what a failed node had - the claims of its volumes (their PV pinned to it, or the
   scheduler's ``volume.kubernetes.io/selected-node`` annotation naming it), the pods using them and every
   other non-DaemonSet pod bound to it, the Deployments (through the pods' controlling ReplicaSet) and
-  StatefulSets owning the pods that use the volumes, and the objects a backup must hold to bring them back.
+  StatefulSets owning the pods that use the volumes, and the objects a backup must hold to bring them back; and
+  which of those workloads pin their pods to the node by ``nodeSelector`` (``pinned``: the restore moves that pin
+  to the target too, velero_restore ``node_mapping_workloads``).
 - ``pick_backup``: the newest backup in the given phases that takes every (or any) one of a set of
   objects, by its namespaces and label selectors (module_utils/label_selector.py), with the reason each
   newer one was passed over. A pod brings its claims into a backup and a claim its volume, whatever their
@@ -76,6 +78,13 @@ def node_volumes(pvs, node):
                     "claim": ("%s/%s" % (claim.get("namespace"), claim["name"])) if claim.get("name")
                     else "PV %s (unclaimed)" % name})
     return out
+
+
+def pinned_to(workload):
+    """The node a Deployment's or StatefulSet's pod template pins its pods to by nodeSelector kubernetes.io/hostname
+    ('' when it does not)."""
+    template = ((workload or {}).get("spec") or {}).get("template") or {}
+    return str(((template.get("spec") or {}).get("nodeSelector") or {}).get(HOSTNAME_LABEL) or "")
 
 
 def _unique(items):
@@ -158,10 +167,13 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
             live[(kind, _meta(item).get("namespace"), _meta(item).get("name"))] = item
     cover = [{"kind": "Pod", "namespace": p["namespace"], "name": p["name"], "labels": p["labels"]}
              for p in affected_pods if p["uses_volume"]]
+    pinned = []
     for workload in workloads:
         found = live.get((workload["kind"], workload["namespace"], workload["name"]))
         if found is not None:
             cover.append(_ref(found, workload["kind"]))
+            if pinned_to(found) == node:
+                pinned.append(dict(workload, selector=dict((found.get("spec") or {}).get("selector") or {})))
 
     return {
         "volumes": source_pvs,
@@ -174,6 +186,7 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
         "delete_objects": delete_objects,
         "volume_objects": volume_objects,
         "cover": cover,
+        "pinned": pinned,
     }
 
 

@@ -482,6 +482,65 @@ def node_mapping_rules(mapping, claims, namespaces):
     return rules
 
 
+# Where a workload's pod template and a pod pin their node by nodeSelector, as JSON pointers (RFC 6901: "/" in the label
+# key is written ~1).
+HOSTNAME_PIN_TEMPLATE = "/spec/template/spec/nodeSelector/kubernetes.io~1hostname"
+HOSTNAME_PIN_POD = "/spec/nodeSelector/kubernetes.io~1hostname"
+# The objects of a workload that Velero restores with its pod template, and the names their controllers give them:
+# a Deployment's ReplicaSets <deployment>-<pod-template-hash> and their pods <replicaset>-<5 random characters>
+# (generateName), a StatefulSet's pods <statefulset>-<ordinal>.
+PINNED_KINDS = {
+    "Deployment": ("deployments.apps", [("replicasets.apps", "-[a-z0-9]+", HOSTNAME_PIN_TEMPLATE),
+                                        ("pods", "-[a-z0-9]+-[a-z0-9]+", HOSTNAME_PIN_POD)]),
+    "StatefulSet": ("statefulsets.apps", [("pods", "-[0-9]+", HOSTNAME_PIN_POD)]),
+}
+
+
+def _patch_string(text):
+    """A JSON patch value that Velero reads as a string whatever it looks like: internal/resourcemodifiers/json_patch.go
+    addQuotes() leaves a number, true/false or null unquoted unless the value is written in double quotes."""
+    return '"%s"' % text
+
+
+def pinned_workload_rules(mapping, workloads):
+    """The resource modifier rules that move the nodeSelector pin of restored workloads to the node the mapping names.
+
+    For each workload (kind Deployment or StatefulSet, namespace as in the backup, name, and its spec.selector) and each
+    old node of the mapping: a rule for the workload itself (groupResource deployments.apps or statefulsets.apps, the
+    namespace, resourceNameRegex of its name), one for a Deployment's ReplicaSets (the Deployment controller takes the
+    ReplicaSet whose template equals the Deployment's as its current one, so a rewritten ReplicaSet is not rolled), and
+    one for its pods (a pod's spec is immutable once created: Velero restores the backed-up pods, and a pod still pinned
+    to the lost node would stay Pending and never get its volume's data). The ReplicaSet and pod rules are scoped also by
+    the workload's selector. Every rule is guarded by conditions.matches (vmware-tanzu/velero v1.18.1
+    internal/resourcemodifiers/resource_modifiers.go matchConditions: a JSON patch "test" of the pin against the old node;
+    a failed test or a missing path means no match), so an object pinned elsewhere or not at all is left as it is; the
+    patch is a JSON patch "replace" of the pin (json_patch.go). Velero applies the rules in pkg/restore/restore.go
+    restoreItem() after the restore item actions, just before it creates the object; `matches` exists since Velero 1.13.
+    """
+    rules = []
+    for old, new in sorted((str(k), str(v)) for k, v in (mapping or {}).items()):
+        if old == new:
+            continue
+        for workload in workloads or []:
+            kind, namespace, name = workload.get("kind"), workload.get("namespace"), workload.get("name")
+            if kind not in PINNED_KINDS or not namespace or not name:
+                raise VeleroError("node_mapping_workloads: %r needs kind (%s), namespace and name"
+                                  % (workload, " or ".join(sorted(PINNED_KINDS))))
+            own, dependents = PINNED_KINDS[kind]
+            literal = _go_regex_literal(name)
+            targets = [(own, "^%s$" % literal, HOSTNAME_PIN_TEMPLATE, None)]
+            selector = dict((k, v) for k, v in (workload.get("selector") or {}).items() if v)
+            targets += [(resource, "^%s%s$" % (literal, suffix), path, selector or None) for resource, suffix, path in dependents]
+            for resource, regex, path, labels in targets:
+                conditions = {"groupResource": resource, "namespaces": [namespace], "resourceNameRegex": regex,
+                              "matches": [{"path": path, "value": _patch_string(old)}]}
+                if labels:
+                    conditions["labelSelector"] = labels
+                rules.append({"conditions": conditions,
+                              "patches": [{"operation": "replace", "path": path, "value": _patch_string(new)}]})
+    return rules
+
+
 def node_mapping_configmap(namespace, name, rules):
     """The resource modifier ConfigMap of a node mapping: one data key, YAML (written as JSON, which YAML reads) of
     version v1 and the rules (site/content/docs/v1.18/restore-resource-modifiers.md)."""

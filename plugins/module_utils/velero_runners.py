@@ -43,6 +43,7 @@ from ansible_collections.infra.k3s.plugins.module_utils.velero_bodies import (
     outcome_fields,
     PARTIALLY_FAILED,
     phase_of,
+    pinned_workload_rules,
     restore_body,
     RESTORES,
     schedule_body,
@@ -285,6 +286,8 @@ def run_restore(module, api):
     if params.get("node_mapping"):
         # Velero 1.18 places restored claims only through a resource modifier (velero_bodies.node_mapping_rules).
         rules = node_mapping_rules(params["node_mapping"], params.get("node_mapping_claims"), params.get("included_namespaces"))
+        # ... and moves the nodeSelector pin of the workloads named, their ReplicaSets and pods (pinned_workload_rules).
+        rules += pinned_workload_rules(params["node_mapping"], params.get("node_mapping_workloads"))
         if rules:
             desired = node_mapping_configmap(api.namespace, node_mapping_configmap_name(restore_name), rules)
             changed, configmap, before = ensure_node_mapping(api, desired, module.check_mode)

@@ -26,6 +26,8 @@ description:
     with one data key - and references it in the restore's C(spec.resourceModifier). Velero applies it after the item
     actions, just before it creates each claim (C(pkg/restore/restore.go) restoreItem), so the merge patch that sets the
     annotation to the target node stands, and the volume is provisioned there.
+  - With O(node_mapping_workloads), the same ConfigMap also moves the C(nodeSelector) pin of the workloads named (their
+    ReplicaSets and pods too) from the old node to the new one, so that they can be scheduled where their claims now are.
   - Once a waited-for restore has finished (whatever its outcome), the module deletes that ConfigMap again, unless
     O(keep_node_mapping) is set. Velero reads it only when it validates the restore it names
     (C(pkg/controller/restore_controller.go)), so it affects no other restore.
@@ -134,6 +136,45 @@ options:
       - When not set, every claim the restore brings back moves; with V([]) none does (no resource modifier is written).
     type: list
     elements: str
+  node_mapping_workloads:
+    description:
+      - Workloads whose pod template pins its pods by C(nodeSelector) C(kubernetes.io/hostname) to an old node of
+        O(node_mapping) (a Deployment or StatefulSet pinned to a node that is lost); the restored workload, a Deployment's
+        ReplicaSets and the workload's pods are pinned to the new node instead. Without it they come back still naming the
+        old node, and their pods stay Pending (so Velero's node agent never restores their volumes' data).
+      - Written into the same resource modifier ConfigMap as the claims, for each workload and old node three rules (two
+        for a StatefulSet), C(groupResource) V(deployments.apps) or V(statefulsets.apps) with C(resourceNameRegex) of the
+        name; V(replicasets.apps) named C(<name>-<hash>); V(pods) named C(<name>-<hash>-<suffix>) or C(<name>-<ordinal>);
+        all in the workload's namespace, the last two also by its O(node_mapping_workloads[].selector). Each is guarded by
+        C(conditions.matches) on C(/spec/template/spec/nodeSelector/kubernetes.io~1hostname) (C(/spec/nodeSelector/...)
+        for pods) equal to the old node, and patches it with a JSON patch C(replace) to the new node, so an object pinned
+        elsewhere or not at all is left as it is (C(internal/resourcemodifiers/resource_modifiers.go) matchConditions,
+        C(json_patch.go); C(matches) needs Velero 1.13 or later).
+      - Other pins (C(nodeAffinity), other node labels) are left as they are. Ignored when O(node_mapping) is empty.
+    type: list
+    elements: dict
+    suboptions:
+      kind:
+        description:
+          - The workload's kind.
+        type: str
+        required: true
+        choices: [Deployment, StatefulSet]
+      namespace:
+        description:
+          - Its namespace in the backup (a resource modifier matches the original namespace, also with O(namespace_mapping)).
+        type: str
+        required: true
+      name:
+        description:
+          - Its name.
+        type: str
+        required: true
+      selector:
+        description:
+          - Its C(spec.selector) (C(matchLabels), C(matchExpressions)); the rules for its ReplicaSets and pods match only
+            objects it selects. Without it they match by name alone.
+        type: dict
   keep_node_mapping:
     description:
       - Leave the node mapping ConfigMap in place after a waited-for restore has finished.
@@ -188,6 +229,21 @@ EXAMPLES = r"""
       worker1: worker4
     node_mapping_claims: [apps/data-postgres-0, apps/uploads]
     existing_resource_policy: update
+    wait: true
+
+- name: Bring back Grafana, pinned by nodeSelector to the lost worker1, with its volume and its pin on worker2
+  infra.k3s.velero_restore:
+    backup_name: critical-20250101020000
+    included_namespaces: [monitoring]
+    node_mapping:
+      worker1: worker2
+    node_mapping_claims: [monitoring/kube-prometheus-stack-grafana]
+    node_mapping_workloads:
+      - kind: Deployment
+        namespace: monitoring
+        name: kube-prometheus-stack-grafana
+        selector:
+          matchLabels: {app.kubernetes.io/instance: kube-prometheus-stack, app.kubernetes.io/name: grafana}
     wait: true
 
 - name: Restore one application, whichever of the two usual labels it carries, with its volumes on worker2
@@ -302,6 +358,12 @@ def argument_spec():
         existing_resource_policy=dict(type="str", choices=EXISTING_RESOURCE_POLICIES),
         node_mapping=dict(type="dict"),
         node_mapping_claims=dict(type="list", elements="str"),
+        node_mapping_workloads=dict(type="list", elements="dict", options=dict(
+            kind=dict(type="str", required=True, choices=["Deployment", "StatefulSet"]),
+            namespace=dict(type="str", required=True),
+            name=dict(type="str", required=True),
+            selector=dict(type="dict"),
+        )),
         keep_node_mapping=dict(type="bool", default=False),
         allow_partially_failed=dict(type="bool", default=False),
     )

@@ -118,8 +118,9 @@ class Lab(object):
         obj = self.custom.get_namespaced_custom_object("velero.io", "v1", "velero", "backupstoragelocations", "default")
         return (obj.get("status") or {}).get("phase")
 
-    def add_app(self, namespace, app, node, label_key="app.kubernetes.io/name"):
-        """A Deployment -> ReplicaSet -> Pod using a local-path PVC bound to a PV on `node`, as K3s would have them."""
+    def add_app(self, namespace, app, node, label_key="app.kubernetes.io/name", pin=None):
+        """A Deployment -> ReplicaSet -> Pod using a local-path PVC bound to a PV on `node`, as K3s would have them;
+        with `pin`, the pod template (so the pod) pinned to that node by nodeSelector kubernetes.io/hostname."""
         try:
             self.core.create_namespace({"metadata": {"name": namespace}})
         except ApiException as exc:
@@ -149,6 +150,8 @@ class Lab(object):
             "status": {"phase": "Bound"}})
         container = {"name": app, "image": "nginx:1.27", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
         pod_spec = {"containers": [container], "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}
+        if pin:
+            pod_spec["nodeSelector"] = {"kubernetes.io/hostname": pin, "kubernetes.io/os": "linux"}
         deploy = self.apps.create_namespaced_deployment(namespace, {
             "metadata": {"name": app, "labels": dict(labels)},
             "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)}, "strategy": {"type": "Recreate"},
@@ -355,6 +358,54 @@ def test_failover_restores_the_volumes_on_the_target_and_moves_dns(playbook, lab
     assert point and int(point.group(1)) < 600, text
     assert re.search(r"Recovery time: \d+(\.\d+)? s", text), text
     assert "Failed over worker1 -> worker2: 1 volume(s) (shop/web-data)" in text
+
+
+def test_failover_moves_the_nodeselector_pin_of_the_workloads_it_restores(playbook, lab):
+    """Issue 19: a Deployment pinned by nodeSelector to the failed node (as Grafana is by monitoring_node) comes back
+    with its template, its ReplicaSet and its restored pod pinned to the target, through the restore's resource
+    modifier (Velero restores the backed-up pod, whose spec cannot change once created). A workload without the pin and
+    one pinned to a third node are left as they were."""
+    # Nothing schedules a pod later in this lab: a restored pod left Pending gives up on its volume's data after 2 s.
+    lab.core.patch_namespaced_config_map(controller.KNOBS_CONFIGMAP, "velero", {"data": {"pod-volume-timeout": "2"}})
+    lab.add_app(APP_NS, "grafana", SOURCE, pin=SOURCE)
+    lab.add_app(APP_NS, "web", SOURCE)
+    lab.add_app(APP_NS, "report", MASTER, pin=MASTER)
+    backed_up(playbook, lab, "critical-1")
+    lab.fail_node(SOURCE)
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
+    text = output(proc)
+    (restore,) = lab.velero_objects("restores")
+    assert proc.returncode == 0, text + restore_log(lab, restore["metadata"]["name"])
+
+    assert restore["status"]["phase"] == "Completed" and restore["status"].get("errors", 0) == 0, restore["status"]
+    moved = {"kubernetes.io/hostname": TARGET, "kubernetes.io/os": "linux"}
+    deployment = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_deployment("grafana", APP_NS))
+    assert deployment["metadata"]["labels"]["velero.io/restore-name"] == restore["metadata"]["name"]
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == moved
+    replicaset = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_replica_set("grafana-5d8f7c", APP_NS))
+    assert replicaset["spec"]["template"]["spec"]["nodeSelector"] == moved
+    (pod,) = lab.pods(APP_NS, "app.kubernetes.io/name=grafana")
+    assert pod["metadata"]["labels"]["velero.io/restore-name"] == restore["metadata"]["name"]
+    assert pod["spec"]["nodeSelector"] == moved and pod["spec"]["nodeName"] == TARGET
+    assert lab.pvc(APP_NS, "grafana-data")["metadata"]["annotations"][SELECTED_NODE] == TARGET
+    log = restore_log(lab, restore["metadata"]["name"])
+    assert "Applying resource modifier patch on %s/grafana-5d8f7c-x7k2p" % APP_NS in log, log
+    assert "cannot be scheduled" not in log and "PodVolumeRestores" not in log, log
+
+    # Restored too (its volume was on the failed node), without a pin: none was added.
+    (web,) = lab.pods(APP_NS, "app.kubernetes.io/name=web")
+    assert web["metadata"]["labels"]["velero.io/restore-name"] and web["spec"]["nodeName"] == TARGET
+    assert "nodeSelector" not in web["spec"]
+    assert "nodeSelector" not in lab.kube.sanitize_for_serialization(
+        lab.apps.read_namespaced_deployment("web", APP_NS))["spec"]["template"]["spec"]
+    # Pinned to master1, with its volume there: not restored, still pinned there.
+    report = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_deployment("report", APP_NS))
+    assert "velero.io/restore-name" not in report["metadata"].get("labels", {})
+    assert report["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"] == MASTER
+    (report_pod,) = lab.pods(APP_NS, "app.kubernetes.io/name=report")
+    assert report_pod["metadata"]["name"] == "report-5d8f7c-x7k2p" and report_pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == MASTER
+    assert "Workloads to restore: Deployment/shop/grafana, Deployment/shop/web" in text, text
+    assert "Pinned by nodeSelector to worker1, restored pinned to worker2: Deployment/shop/grafana" in text, text
 
 
 def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):

@@ -154,6 +154,38 @@ def test_failover_plan_ignores_non_controller_owners_and_an_empty_node():
     assert empty["claims"] == [] and empty["namespaces"] == [] and empty["cover"] == [] and empty["delete_objects"] == []
 
 
+def pinned(obj, node, selector=None):
+    """obj with a pod template pinned by nodeSelector kubernetes.io/hostname to node (and a spec.selector)."""
+    obj["spec"] = {"selector": selector or {"matchLabels": dict(obj["metadata"]["labels"])},
+                   "template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}}}}
+    return obj
+
+
+def test_failover_plan_lists_the_workloads_pinned_to_the_node():
+    """Issue 19: Grafana's Deployment (and any workload) pinned by nodeSelector to the lost node is listed with its
+    selector, so that the restore moves the pin; one pinned to another node, or not pinned, is not."""
+    data = cluster()
+    data["pods"].append(pod("shop", "api-rs-a", NODE, ["web-data"], ("ReplicaSet", "api-rs"), {"app": "api"}))
+    data["pods"].append(pod("shop", "cron-rs-a", NODE, ["web-data"], ("ReplicaSet", "cron-rs"), {"app": "cron"}))
+    data["replicasets"] += [rs("shop", "api-rs", "api"), rs("shop", "cron-rs", "cron")]
+    expressions = {"matchLabels": {"app": "pg"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}
+    data["deployments"]["resources"] = [pinned(workload("shop", "web", {"app": "web"}), NODE),
+                                        pinned(workload("shop", "api", {"app": "api"}), "master1"),  # a third node
+                                        workload("shop", "cron", {"app": "cron"}),  # not pinned
+                                        pinned(workload("wiki", "wiki", {"app": "wiki"}), NODE)]  # uses no lost volume
+    data["statefulsets"] = [pinned(workload("db", "pg", {"app": "pg"}), NODE, expressions)]
+    plan = dr.failover_plan(NODE, **data)
+    assert [w["name"] for w in plan["workloads"]] == ["web", "pg", "api", "cron"]
+    assert plan["pinned"] == [
+        {"kind": "Deployment", "namespace": "shop", "name": "web", "selector": {"matchLabels": {"app": "web"}}},
+        {"kind": "StatefulSet", "namespace": "db", "name": "pg", "selector": expressions}]
+    assert dr.pinned_to(data["deployments"]["resources"][1]) == "master1"
+    assert dr.pinned_to(data["deployments"]["resources"][2]) == "" == dr.pinned_to(None)
+    # Without the live objects (not read), nothing is known to be pinned.
+    assert dr.failover_plan(NODE, **dict(data, deployments=None, statefulsets=None))["pinned"] == []
+    assert dr.failover_plan(NODE, **cluster())["pinned"] == []
+
+
 # --- pick_backup ---------------------------------------------------------------------
 
 WEB = [{"kind": "Pod", "namespace": "shop", "name": "web-a", "labels": {"app": "web"}},

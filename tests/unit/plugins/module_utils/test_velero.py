@@ -186,6 +186,88 @@ def test_node_mapping_configmap_is_a_resource_modifier(velero, schemas):
     assert "resourceModifier" not in velero.restore_body("r1", "velero", "b1", {})["spec"]
 
 
+PIN = "/spec/template/spec/nodeSelector/kubernetes.io~1hostname"
+POD_PIN = "/spec/nodeSelector/kubernetes.io~1hostname"
+
+
+def pin_rule(resource, regex, path, selector=None, old='"worker1"', new='"worker4"'):
+    conditions = {"groupResource": resource, "namespaces": ["monitoring"], "resourceNameRegex": regex,
+                  "matches": [{"path": path, "value": old}]}
+    if selector:
+        conditions["labelSelector"] = selector
+    return {"conditions": conditions, "patches": [{"operation": "replace", "path": path, "value": new}]}
+
+
+def test_pinned_workload_rules_move_the_nodeselector_pin(velero):
+    """Issue 19: the workload, a Deployment's ReplicaSets and the pods, each guarded by conditions.matches on the pin
+    (internal/resourcemodifiers/resource_modifiers.go matchConditions) and patched by a JSON patch replace; values in
+    double quotes so that json_patch.go addQuotes keeps a node name that looks like a number a string."""
+    selector = {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
+    workloads = [{"kind": "Deployment", "namespace": "monitoring", "name": "kps.grafana", "selector": selector},
+                 {"kind": "StatefulSet", "namespace": "monitoring", "name": "alertmanager", "selector": None}]
+    rules = velero.pinned_workload_rules({"worker1": "worker4"}, workloads)
+    assert rules == [
+        pin_rule("deployments.apps", "^kps\\.grafana$", PIN),
+        pin_rule("replicasets.apps", "^kps\\.grafana-[a-z0-9]+$", PIN, selector),
+        pin_rule("pods", "^kps\\.grafana-[a-z0-9]+-[a-z0-9]+$", POD_PIN, selector),
+        pin_rule("statefulsets.apps", "^alertmanager$", PIN),
+        pin_rule("pods", "^alertmanager-[0-9]+$", POD_PIN)]
+    # One set per old node; a node mapped onto itself needs none; nothing without workloads.
+    two = velero.pinned_workload_rules({"worker2": "worker4", "worker1": "worker4", "worker4": "worker4"}, workloads[1:])
+    assert [r["conditions"]["matches"][0]["value"] for r in two] == ['"worker1"', '"worker1"', '"worker2"', '"worker2"']
+    assert velero.pinned_workload_rules({"worker1": "worker4"}, None) == [] == velero.pinned_workload_rules({}, workloads)
+    with pytest.raises(velero.VeleroError, match="needs kind"):
+        velero.pinned_workload_rules({"worker1": "worker4"}, [{"kind": "DaemonSet", "namespace": "a", "name": "b"}])
+    # The ConfigMap holds both kinds of rules and is still one data key.
+    body = velero.node_mapping_configmap("velero", "r1-node-mapping", velero.node_mapping_rules(
+        {"worker1": "worker4"}, ["monitoring/grafana"], None) + rules)
+    assert len(yaml.safe_load(body["data"]["node-mapping.yaml"])["resourceModifierRules"]) == 6
+
+
+def pinned_objects(node_selector):
+    """A Deployment, its ReplicaSet and pod as a backup holds them, pinned by node_selector (None: not pinned)."""
+    labels = {"app.kubernetes.io/name": "grafana"}
+    pod_spec = {"containers": [{"name": "grafana", "image": "grafana"}]}
+    if node_selector is not None:
+        pod_spec["nodeSelector"] = dict(node_selector)
+    template = {"metadata": {"labels": labels}, "spec": pod_spec}
+    return [("deployments.apps", {"kind": "Deployment", "metadata": {"name": "kps-grafana", "namespace": "monitoring", "labels": labels},
+                                  "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            ("replicasets.apps", {"kind": "ReplicaSet", "metadata": {"name": "kps-grafana-7d9bc", "namespace": "monitoring",
+                                                                     "labels": dict(labels, **{"pod-template-hash": "7d9bc"})},
+                                  "spec": {"selector": {"matchLabels": labels}, "template": template}}),
+            ("pods", {"kind": "Pod", "metadata": {"name": "kps-grafana-7d9bc-x2k4q", "namespace": "monitoring", "labels": labels},
+                      "spec": pod_spec})]
+
+
+@pytest.mark.parametrize("pin, expected", [
+    ({"kubernetes.io/hostname": "worker1", "kubernetes.io/os": "linux"}, {"kubernetes.io/hostname": "worker4", "kubernetes.io/os": "linux"}),
+    ({"kubernetes.io/hostname": "master1"}, {"kubernetes.io/hostname": "master1"}),  # pinned to a third node
+    ({"kubernetes.io/os": "linux"}, {"kubernetes.io/os": "linux"}),  # pinned by another label only
+    (None, None),  # not pinned: no nodeSelector at all
+])
+def test_pinned_workload_rules_as_velero_applies_them(velero, pin, expected):
+    """The rules through the stand-in Velero's resource modifier engine (tests/standins/velero/modifiers.py, which
+    follows resource_modifiers.go and json_patch.go): only an object pinned to the old node changes, and an object pinned
+    elsewhere or not at all matches no rule, so no "replace" of a missing path fails the restore."""
+    from standins.velero import controller, modifiers  # pylint: disable=import-outside-toplevel
+    rules = velero.pinned_workload_rules({"worker1": "worker4"}, [
+        {"kind": "Deployment", "namespace": "monitoring", "name": "kps-grafana",
+         "selector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}}])
+    configmap = velero.node_mapping_configmap("velero", "r1-node-mapping", rules)
+    read = modifiers.read(configmap, "velero", "r1-node-mapping")  # valid as Velero's validator has it
+    for resource, obj in pinned_objects(pin):
+        applied, errors = modifiers.apply(read, obj, resource, "monitoring", controller.selector_match, controller.namespace_selected)
+        spec = obj["spec"]["template"]["spec"] if "template" in obj["spec"] else obj["spec"]
+        assert errors == [] and spec.get("nodeSelector") == expected, (resource, obj)
+        assert len(applied) == (1 if expected != pin else 0), (resource, applied)
+    # Another Deployment's pods (other labels), named like this one's, are not touched.
+    resource, stranger = pinned_objects({"kubernetes.io/hostname": "worker1"})[2]
+    stranger["metadata"]["labels"] = {"app.kubernetes.io/name": "other"}
+    assert modifiers.apply(read, stranger, resource, "monitoring", controller.selector_match, controller.namespace_selected) == ([], [])
+    assert stranger["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "worker1"}
+
+
 def test_node_mapping_rules_without_claims_and_refusals(velero):
     everything = velero.node_mapping_rules({"worker1": "worker4"}, None, None)
     assert everything == [{"conditions": {"groupResource": "persistentvolumeclaims"}, "mergePatches": [{"patchData": SELECTED_PATCH}]}]
