@@ -487,13 +487,25 @@ def node_mapping_rules(mapping, claims, namespaces):
 HOSTNAME_PIN_TEMPLATE = "/spec/template/spec/nodeSelector/kubernetes.io~1hostname"
 HOSTNAME_PIN_POD = "/spec/nodeSelector/kubernetes.io~1hostname"
 # The objects of a workload that Velero restores with its pod template, and the names their controllers give them:
-# a Deployment's ReplicaSets <deployment>-<pod-template-hash> and their pods <replicaset>-<5 random characters>
-# (generateName), a StatefulSet's pods <statefulset>-<ordinal>.
+# a Deployment's ReplicaSets <deployment>-<pod-template-hash>, a StatefulSet's pods <statefulset>-<ordinal>, and a
+# ReplicaSet's pods generateName <replicaset>- plus 5 random characters. A generated name's base is cut to 58
+# characters first (kubernetes/apiserver pkg/storage/names/generate.go: maxGeneratedNameLength = 63 - 5), so a long
+# Deployment's pods do not end in -<hash>-<5>: they are matched by the first 58 characters of <deployment>- (None
+# below), their labels (the workload's selector) and the pin.
 PINNED_KINDS = {
     "Deployment": ("deployments.apps", [("replicasets.apps", "-[a-z0-9]+", HOSTNAME_PIN_TEMPLATE),
-                                        ("pods", "-[a-z0-9]+-[a-z0-9]+", HOSTNAME_PIN_POD)]),
+                                        ("pods", None, HOSTNAME_PIN_POD)]),
     "StatefulSet": ("statefulsets.apps", [("pods", "-[0-9]+", HOSTNAME_PIN_POD)]),
 }
+GENERATED_NAME_BASE = 63 - 5
+
+
+def _dependent_regex(name, suffix):
+    """The resourceNameRegex of a workload's ReplicaSets or pods: <name><suffix>, or (suffix None) the generated names
+    whose base starts with <name>- (cut to GENERATED_NAME_BASE characters) followed by what the controllers add."""
+    if suffix is not None:
+        return "^%s%s$" % (_go_regex_literal(name), suffix)
+    return "^%s[a-z0-9-]+$" % _go_regex_literal((name + "-")[:GENERATED_NAME_BASE])
 
 
 def _patch_string(text):
@@ -530,7 +542,7 @@ def pinned_workload_rules(mapping, workloads):
             literal = _go_regex_literal(name)
             targets = [(own, "^%s$" % literal, HOSTNAME_PIN_TEMPLATE, None)]
             selector = dict((k, v) for k, v in (workload.get("selector") or {}).items() if v)
-            targets += [(resource, "^%s%s$" % (literal, suffix), path, selector or None) for resource, suffix, path in dependents]
+            targets += [(resource, _dependent_regex(name, suffix), path, selector or None) for resource, suffix, path in dependents]
             for resource, regex, path, labels in targets:
                 conditions = {"groupResource": resource, "namespaces": [namespace], "resourceNameRegex": regex,
                               "matches": [{"path": path, "value": _patch_string(old)}]}

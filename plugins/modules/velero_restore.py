@@ -144,7 +144,8 @@ options:
         old node, and their pods stay Pending (so Velero's node agent never restores their volumes' data).
       - Written into the same resource modifier ConfigMap as the claims, for each workload and old node three rules (two
         for a StatefulSet), C(groupResource) V(deployments.apps) or V(statefulsets.apps) with C(resourceNameRegex) of the
-        name; V(replicasets.apps) named C(<name>-<hash>); V(pods) named C(<name>-<hash>-<suffix>) or C(<name>-<ordinal>);
+        name; V(replicasets.apps) named C(<name>-<hash>); V(pods) whose name starts with C(<name>-) (a generated
+        name's base is cut to 58 characters) or named C(<name>-<ordinal>);
         all in the workload's namespace, the last two also by its O(node_mapping_workloads[].selector). Each is guarded by
         C(conditions.matches) on C(/spec/template/spec/nodeSelector/kubernetes.io~1hostname) (C(/spec/nodeSelector/...)
         for pods) equal to the old node, and patches it with a JSON patch C(replace) to the new node, so an object pinned

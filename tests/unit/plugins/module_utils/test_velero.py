@@ -209,7 +209,7 @@ def test_pinned_workload_rules_move_the_nodeselector_pin(velero):
     assert rules == [
         pin_rule("deployments.apps", "^kps\\.grafana$", PIN),
         pin_rule("replicasets.apps", "^kps\\.grafana-[a-z0-9]+$", PIN, selector),
-        pin_rule("pods", "^kps\\.grafana-[a-z0-9]+-[a-z0-9]+$", POD_PIN, selector),
+        pin_rule("pods", "^kps\\.grafana-[a-z0-9-]+$", POD_PIN, selector),
         pin_rule("statefulsets.apps", "^alertmanager$", PIN),
         pin_rule("pods", "^alertmanager-[0-9]+$", POD_PIN)]
     # One set per old node; a node mapped onto itself needs none; nothing without workloads.
@@ -261,6 +261,18 @@ def test_pinned_workload_rules_as_velero_applies_them(velero, pin, expected):
         spec = obj["spec"]["template"]["spec"] if "template" in obj["spec"] else obj["spec"]
         assert errors == [] and spec.get("nodeSelector") == expected, (resource, obj)
         assert len(applied) == (1 if expected != pin else 0), (resource, applied)
+    # A Deployment whose name is long: its ReplicaSet's pods get generateName's base cut to 58 characters
+    # (kubernetes/apiserver pkg/storage/names/generate.go), so they do not end in -<hash>-<5>; they are still moved.
+    long_name = "kube-prometheus-stack-grafana-dashboards-sidecar-x"  # 50 characters
+    long_rules = velero.pinned_workload_rules({"worker1": "worker4"}, [
+        {"kind": "Deployment", "namespace": "monitoring", "name": long_name,
+         "selector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}}])
+    long_read = modifiers.read(velero.node_mapping_configmap("velero", "r2-node-mapping", long_rules), "velero", "r2-node-mapping")
+    resource, long_pod = pinned_objects({"kubernetes.io/hostname": "worker1"})[2]
+    long_pod["metadata"]["name"] = (long_name + "-6b9f7c8d5c-")[:58] + "x2k4q"
+    assert not long_pod["metadata"]["name"].startswith(long_name + "-6b9f7c8d5c-")
+    applied, errors = modifiers.apply(long_read, long_pod, resource, "monitoring", controller.selector_match, controller.namespace_selected)
+    assert errors == [] and len(applied) == 1 and long_pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "worker4"}
     # Another Deployment's pods (other labels), named like this one's, are not touched.
     resource, stranger = pinned_objects({"kubernetes.io/hostname": "worker1"})[2]
     stranger["metadata"]["labels"] = {"app.kubernetes.io/name": "other"}
