@@ -14,10 +14,11 @@ from ansible_collections.infra.k3s.plugins.module_utils import dr_plan
 from ansible_collections.infra.k3s.plugins.module_utils.label_selector import SelectorError
 
 
-def dr_failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deployments=None, statefulsets=None):
+def dr_failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deployments=None, statefulsets=None,
+                     operated=None):
     try:
         return dr_plan.failover_plan(node, pvs=pvs, pvcs=pvcs, pods=pods, replicasets=replicasets,
-                                     deployments=deployments, statefulsets=statefulsets)
+                                     deployments=deployments, statefulsets=statefulsets, operated=operated)
     except (SelectorError, ValueError, TypeError, AttributeError) as exc:
         raise AnsibleFilterError("dr_failover_plan: %s" % exc) from exc
 

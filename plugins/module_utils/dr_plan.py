@@ -11,7 +11,9 @@
   other non-DaemonSet pod bound to it, the Deployments (through the pods' controlling ReplicaSet) and
   StatefulSets owning the pods that use the volumes, and the objects a backup must hold to bring them back; and
   which of those workloads pin their pods to the node by ``nodeSelector`` (``pinned``: the restore moves that pin
-  to the target too, velero_restore ``node_mapping_workloads``).
+  to the target too, velero_restore ``node_mapping_workloads``); and which of those StatefulSets
+  prometheus-operator builds from one of its objects (``holds``: the failover pauses that object while it
+  restores, and moves its own ``nodeSelector`` pin).
 - ``pick_backup``: the newest backup in the given phases that takes every (or any) one of a set of
   objects, by its namespaces and label selectors (module_utils/label_selector.py), with the reason each
   newer one was passed over. A pod brings its claims into a backup and a claim its volume, whatever their
@@ -31,6 +33,13 @@ from ansible_collections.infra.k3s.plugins.module_utils.dns_plan import ingress_
 from ansible_collections.infra.k3s.plugins.module_utils.label_selector import RESOURCES, backup_selectors, backup_takes, resource_included
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+# prometheus-operator's objects that own the StatefulSets it builds, all honouring spec.paused: a paused object gets no
+# action, so a deleted StatefulSet stays deleted (prometheus-operator/prometheus-operator v0.93.0
+# pkg/prometheus/server/operator.go, pkg/alertmanager/operator.go, pkg/thanos/operator.go: Operator.sync). Unpaused, it
+# recreates a deleted StatefulSet at once (with a new, empty claim), and rewrites it from the object whenever the
+# object's generation moves (createSSetInputHash), pausing and resuming included.
+OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
+OPERATOR_KINDS = ("Prometheus", "Alertmanager", "ThanosRuler")
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
@@ -100,8 +109,38 @@ def _ref(obj, kind):
     return {"kind": kind, "namespace": meta.get("namespace"), "name": meta.get("name"), "labels": dict(meta.get("labels") or {})}
 
 
-def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deployments=None, statefulsets=None):
-    """What fails over with a node: claims, pods, workloads, what to delete and what a backup must cover."""
+def _operator_holds(node, workloads, live, operated):
+    """The prometheus-operator objects owning (as controller) the StatefulSets among the workloads: [{api_version,
+    kind, namespace, name, statefulset, paused (already, by someone else), pinned (its own spec.nodeSelector names the
+    node)}]. Owners not found among `operated` are left out: nothing would recreate their StatefulSet."""
+    by_key = {}
+    for listing in operated or []:
+        for obj in _items(listing):
+            by_key[(obj.get("kind"), _meta(obj).get("namespace"), _meta(obj).get("name"))] = obj
+    holds = []
+    for workload in workloads:
+        if workload["kind"] != "StatefulSet":
+            continue
+        found = live.get(("StatefulSet", workload["namespace"], workload["name"])) or {}
+        for owner in _meta(found).get("ownerReferences") or []:
+            if not (owner.get("controller") and owner.get("apiVersion") == OPERATOR_API_VERSION
+                    and owner.get("kind") in OPERATOR_KINDS):
+                continue
+            obj = by_key.get((owner["kind"], workload["namespace"], owner.get("name")))
+            if obj is None or (owner.get("uid") and _meta(obj).get("uid") and owner["uid"] != _meta(obj)["uid"]):
+                continue
+            spec = obj.get("spec") or {}
+            holds.append({"api_version": OPERATOR_API_VERSION, "kind": owner["kind"], "namespace": workload["namespace"],
+                          "name": owner["name"], "statefulset": workload["name"], "paused": bool(spec.get("paused")),
+                          "pinned": str((spec.get("nodeSelector") or {}).get(HOSTNAME_LABEL) or "") == node})
+    return _unique(holds)
+
+
+def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deployments=None, statefulsets=None,
+                  operated=None):
+    """What fails over with a node: claims, pods, workloads, what to delete and what a backup must cover.
+
+    `operated`: lists of prometheus-operator's objects (k8s_info results), for ``holds``."""
     source_pvs = [_meta(pv).get("name") for pv in _items(pvs) if node in pv_nodes(pv)]
     claims = []
     for pvc in _items(pvcs):
@@ -187,6 +226,7 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
         "volume_objects": volume_objects,
         "cover": cover,
         "pinned": pinned,
+        "holds": _operator_holds(node, workloads, live, operated),
     }
 
 

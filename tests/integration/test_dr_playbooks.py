@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -26,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/, for support.*
 from standins.cloudflare import DEFAULT_TOKEN, CloudflareAPIServer  # noqa: E402
 from standins.k3s import apiserver  # noqa: E402
-from support.paths import VENV_BIN  # noqa: E402
+from standins.prometheus_operator import controller as prometheus_operator  # noqa: E402
+from support.paths import UPSTREAM_CHARTS, VENV_BIN  # noqa: E402
 from standins.velero import controller, s3  # noqa: E402
 
 ZONE = "example.com"
@@ -66,11 +68,11 @@ def cloudflare():
 class Lab(object):
     """One cluster: the API server, Velero's controller, a bucket of its own; test-side API helpers."""
 
-    def __init__(self, tmp_path, s3server):
+    def __init__(self, tmp_path, s3server, crds=()):
         self.tmp_path = tmp_path
         self.s3 = s3server
         # Heartbeats never expire during a test: only the test sets a node NotReady.
-        self.api = apiserver.start_server(tmp_path / "api", crds=controller.crd_paths(), heartbeat_grace=3600)
+        self.api = apiserver.start_server(tmp_path / "api", crds=controller.crd_paths() + list(crds), heartbeat_grace=3600)
         self.kube = config.new_client_from_config(self.api.kubeconfig_path)
         self.core = client.CoreV1Api(self.kube)
         self.apps = client.AppsV1Api(self.kube)
@@ -208,9 +210,20 @@ class Lab(object):
         raise AssertionError("timed out waiting for %s" % what)
 
 
+def prometheus_crd(directory):
+    """The real Prometheus CRD, from the real kube-prometheus-stack chart's crds/ (../shared/upstream/charts)."""
+    with tarfile.open(UPSTREAM_CHARTS / "kube-prometheus-stack-88.5.3.tgz") as chart:
+        member = chart.extractfile("kube-prometheus-stack/charts/crds/crds/crd-prometheuses.yaml")
+        path = Path(directory) / "crd-prometheuses.yaml"
+        path.write_bytes(member.read())
+    return path
+
+
 @pytest.fixture
-def lab(tmp_path, s3server):
-    handle = Lab(tmp_path, s3server)
+def lab(request, tmp_path, s3server):
+    """The lab; parametrized indirectly with "prometheus", its API also serves the real Prometheus CRD."""
+    crds = [prometheus_crd(tmp_path)] if getattr(request, "param", None) == "prometheus" else []
+    handle = Lab(tmp_path, s3server, crds=crds)
     yield handle
     handle.stop()
     assert handle.velero.errors == [], handle.velero.errors
@@ -406,6 +419,97 @@ def test_failover_moves_the_nodeselector_pin_of_the_workloads_it_restores(playbo
     assert report_pod["metadata"]["name"] == "report-5d8f7c-x7k2p" and report_pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == MASTER
     assert "Workloads to restore: Deployment/shop/grafana, Deployment/shop/web" in text, text
     assert "Pinned by nodeSelector to worker1, restored pinned to worker2: Deployment/shop/grafana" in text, text
+
+
+PROMETHEUS = "kube-prometheus-stack-prometheus"
+PROMETHEUS_STS = "prometheus-%s" % PROMETHEUS
+PROMETHEUS_CLAIM = "prometheus-%s-db-%s-0" % (PROMETHEUS, PROMETHEUS_STS)
+CRITICAL = {"backup.infra.k3s/tier": "critical"}
+
+
+def prometheus_on(lab, node):
+    """The Prometheus object as infra.k3s.monitoring's values make it (pinned by nodeSelector, critical labels, a
+    local-path claim template), then what K3s makes of it on `node`: the operator's StatefulSet, its pod bound to the
+    node (kube-scheduler) and its claim provisioned there (local-path), as add_app does for a Deployment."""
+    lab.core.create_namespace({"metadata": {"name": "monitoring"}})
+    lab.custom.create_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+        "metadata": {"name": PROMETHEUS, "labels": dict(CRITICAL, release="kube-prometheus-stack")},
+        "spec": {"replicas": 1, "nodeSelector": {"kubernetes.io/hostname": node}, "podMetadata": {"labels": dict(CRITICAL)},
+                 "storage": {"volumeClaimTemplate": {"metadata": {"labels": dict(CRITICAL)}, "spec": {
+                     "storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "10Gi"}}}}}}})
+    lab.wait_for(lambda: lab.pvc("monitoring", PROMETHEUS_CLAIM) and lab.pods("monitoring"), "the operator's pod and claim")
+    pv_name = "pvc-prometheus-old"
+    lab.core.create_persistent_volume({
+        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
+                                                      "local.path.provisioner/selected-node": node}},
+        "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+                 "storageClassName": "local-path",
+                 "local": {"path": "/var/lib/rancher/k3s/storage/%s_monitoring_%s" % (pv_name, PROMETHEUS_CLAIM)},
+                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "monitoring", "name": PROMETHEUS_CLAIM},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+        "status": {"phase": "Bound"}})
+    lab.core.patch_namespaced_persistent_volume_claim(PROMETHEUS_CLAIM, "monitoring", {
+        "metadata": {"annotations": {SELECTED_NODE: node}}, "spec": {"volumeName": pv_name}})
+    lab.core.patch_namespaced_persistent_volume_claim_status(PROMETHEUS_CLAIM, "monitoring", {"status": {"phase": "Bound"}})
+    lab.core.patch_namespaced_pod("%s-0" % PROMETHEUS_STS, "monitoring", {"spec": {"nodeName": node}})
+    lab.core.patch_namespaced_pod_status("%s-0" % PROMETHEUS_STS, "monitoring", {"status": {
+        "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+
+
+@pytest.mark.parametrize("lab", ["prometheus"], indirect=True)
+def test_failover_holds_prometheus_operator_off_and_moves_prometheus_with_its_data(playbook, lab):
+    """Issue 19: Prometheus's StatefulSet is prometheus-operator's, rebuilt at once from the Prometheus object when
+    deleted (with a new, empty claim that the restore would skip). The failover pauses the object and moves its pin,
+    restores the claim, the pod (with its data) and the StatefulSet on the target, then resumes it; the operator then
+    rewrites the StatefulSet from the object, which names the target. Stand-in operator:
+    tests/standins/prometheus_operator (upstream cited there)."""
+    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
+    try:
+        prometheus_on(lab, SOURCE)
+        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
+        lab.fail_node(SOURCE)
+        proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
+        text = output(proc)
+        (restore,) = lab.velero_objects("restores")
+        log = restore_log(lab, restore["metadata"]["name"])
+        assert proc.returncode == 0, text + log + "\n".join(operator.log)
+        assert "Held off (paused) while they are restored, their operator's objects: Prometheus/monitoring/%s" % PROMETHEUS in text
+        assert restore["status"]["phase"] == "Completed" and restore["status"].get("errors", 0) == 0, restore["status"]
+        # The one warning: the Prometheus object exists (paused, pinned elsewhere), so it is not restored over.
+        assert restore["status"].get("warnings", 0) == 1, log
+        assert 'could not restore, Prometheus "%s" already exists' % PROMETHEUS in log, log
+
+        # The claim, the pod with the volume's data, and the StatefulSet: the backup's, on the target.
+        restored = {"velero.io/restore-name": restore["metadata"]["name"]}
+        claim = lab.pvc("monitoring", PROMETHEUS_CLAIM)
+        assert restored.items() <= claim["metadata"]["labels"].items(), claim
+        assert claim["metadata"]["annotations"][SELECTED_NODE] == TARGET and claim["status"]["phase"] == "Bound"
+        (pod,) = lab.pods("monitoring")
+        assert pod["metadata"]["name"] == "%s-0" % PROMETHEUS_STS and restored.items() <= pod["metadata"]["labels"].items()
+        assert pod["spec"]["nodeName"] == TARGET and pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": TARGET}
+        assert "Restored volume %s-db of pod monitoring/%s-0" % (PROMETHEUS_STS, PROMETHEUS_STS) in log, log
+
+        # Resumed, its pin moved; the operator has rewritten its StatefulSet from it (owner, input hash) on the target.
+        obj = lab.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", PROMETHEUS)
+        assert obj["spec"]["paused"] is False and obj["spec"]["nodeSelector"] == {"kubernetes.io/hostname": TARGET}
+
+        def rewritten():
+            sts = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_stateful_set(PROMETHEUS_STS, "monitoring"))
+            owners = [o["kind"] for o in sts["metadata"].get("ownerReferences") or []]
+            return owners == ["Prometheus"] and "velero.io/restore-name" not in sts["metadata"]["labels"] and sts
+        lab.wait_for(rewritten, "the operator to rewrite the restored StatefulSet")
+        assert rewritten()["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": TARGET}
+        assert "sync prometheus monitoring/%s: no action taken (the resource is paused)" % PROMETHEUS in operator.log
+        # Paused from before the deletion until after the restore: the operator never recreated the StatefulSet.
+        assert operator.log.count("sync prometheus monitoring/%s: created statefulset %s" % (PROMETHEUS, PROMETHEUS_STS)) == 1, operator.log
+        (kept,) = lab.pods("monitoring")
+        assert kept["metadata"]["uid"] == pod["metadata"]["uid"]
+    finally:
+        operator.stop()
+    assert operator.errors == [], operator.errors
 
 
 def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):

@@ -186,6 +186,44 @@ def test_failover_plan_lists_the_workloads_pinned_to_the_node():
     assert dr.failover_plan(NODE, **cluster())["pinned"] == []
 
 
+def test_failover_plan_holds_the_prometheus_operator_objects_owning_restored_statefulsets():
+    """Issue 19: a StatefulSet controlled by a prometheus-operator object (Prometheus, Alertmanager, ThanosRuler) among
+    the workloads to restore names its owner in holds, with whether it is paused already and pinned to the node; an
+    owner not read, with another uid, of another kind, or not the controller, is left out."""
+    data = cluster()
+    data["pods"] += [pod("monitoring", "prometheus-k-0", NODE, ["prom-db"], ("StatefulSet", "prometheus-k")),
+                     pod("monitoring", "alertmanager-k-0", NODE, ["am-db"], ("StatefulSet", "alertmanager-k")),
+                     pod("monitoring", "other-0", NODE, ["other-db"], ("StatefulSet", "other")),
+                     pod("monitoring", "gone-0", NODE, ["gone-db"], ("StatefulSet", "gone"))]
+    data["pvcs"] += [pvc("monitoring", c, selected=NODE) for c in ("prom-db", "am-db", "other-db", "gone-db")]
+
+    def owned(name, kind, owner, uid="u1", controller=True):
+        sts = workload("monitoring", name, {})
+        sts["metadata"]["ownerReferences"] = [{"apiVersion": "monitoring.coreos.com/v1", "kind": kind, "name": owner,
+                                               "uid": uid, "controller": controller}]
+        return sts
+
+    def operated(kind, name, uid="u1", paused=None, node=None):
+        spec = {} if paused is None else {"paused": paused}
+        if node:
+            spec["nodeSelector"] = {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}
+        return {"kind": kind, "metadata": {"namespace": "monitoring", "name": name, "uid": uid}, "spec": spec}
+
+    data["statefulsets"] = [owned("prometheus-k", "Prometheus", "k"), owned("alertmanager-k", "Alertmanager", "k", uid="u2"),
+                            owned("other", "Prometheus", "k", controller=False), owned("gone", "Prometheus", "old", uid="u9")]
+    lists = [{"resources": [operated("Prometheus", "k", node=NODE), operated("Prometheus", "old", uid="u8")]},
+             {"resources": [operated("Alertmanager", "k", uid="u2", paused=True, node=OTHER)]},
+             {"resources": [], "api_found": False}]
+    plan = dr.failover_plan(NODE, **data, operated=lists)
+    assert plan["holds"] == [
+        {"api_version": "monitoring.coreos.com/v1", "kind": "Prometheus", "namespace": "monitoring", "name": "k",
+         "statefulset": "prometheus-k", "paused": False, "pinned": True},
+        {"api_version": "monitoring.coreos.com/v1", "kind": "Alertmanager", "namespace": "monitoring", "name": "k",
+         "statefulset": "alertmanager-k", "paused": True, "pinned": False}]
+    # Nothing read (no monitoring.coreos.com API): nothing to hold.
+    assert dr.failover_plan(NODE, **data)["holds"] == []
+
+
 # --- pick_backup ---------------------------------------------------------------------
 
 WEB = [{"kind": "Pod", "namespace": "shop", "name": "web-a", "labels": {"app": "web"}},
