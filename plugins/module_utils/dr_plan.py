@@ -40,6 +40,9 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"
 # object's generation moves (createSSetInputHash), pausing and resuming included.
 OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
 OPERATOR_KINDS = ("Prometheus", "Alertmanager", "ThanosRuler")
+# Set by the failover with spec.paused (roles/dr/tasks/failover.yml), removed when it resumes: an object paused with it
+# is the failover's to resume, also in a later run after one that stopped in between.
+PAUSED_BY = "dr.infra.k3s/paused-by-failover"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
@@ -111,8 +114,8 @@ def _ref(obj, kind):
 
 def _operator_holds(node, workloads, live, operated):
     """The prometheus-operator objects owning (as controller) the StatefulSets among the workloads: [{api_version,
-    kind, namespace, name, statefulset, paused (already, by someone else), pinned (its own spec.nodeSelector names the
-    node)}]. Owners not found among `operated` are left out: nothing would recreate their StatefulSet."""
+    kind, namespace, name, statefulset, paused (already, by someone else than an earlier failover: PAUSED_BY), pinned
+    (its own spec.nodeSelector names the node)}]. Owners not found among `operated` are left out: nothing would recreate their StatefulSet."""
     by_key = {}
     for listing in operated or []:
         for obj in _items(listing):
@@ -130,8 +133,9 @@ def _operator_holds(node, workloads, live, operated):
             if obj is None or (owner.get("uid") and _meta(obj).get("uid") and owner["uid"] != _meta(obj)["uid"]):
                 continue
             spec = obj.get("spec") or {}
+            ours = PAUSED_BY in (_meta(obj).get("annotations") or {})
             holds.append({"api_version": OPERATOR_API_VERSION, "kind": owner["kind"], "namespace": workload["namespace"],
-                          "name": owner["name"], "statefulset": workload["name"], "paused": bool(spec.get("paused")),
+                          "name": owner["name"], "statefulset": workload["name"], "paused": bool(spec.get("paused")) and not ours,
                           "pinned": str((spec.get("nodeSelector") or {}).get(HOSTNAME_LABEL) or "") == node})
     return _unique(holds)
 

@@ -492,10 +492,17 @@ HOSTNAME_PIN_POD = "/spec/nodeSelector/kubernetes.io~1hostname"
 # characters first (kubernetes/apiserver pkg/storage/names/generate.go: maxGeneratedNameLength = 63 - 5), so a long
 # Deployment's pods do not end in -<hash>-<5>: they are matched by the first 58 characters of <deployment>- (None
 # below), their labels (the workload's selector) and the pin.
+# A StatefulSet's own template is not rewritten (None): the StatefulSet controller would make a new revision of the
+# changed template and roll the restored pod (still labelled with the backup's revision) to it, and with
+# podManagementPolicy Parallel (prometheus-operator's default) it deletes that pod at once, while Velero's restore-wait
+# init container still waits for the volume's data (kubernetes/kubernetes pkg/controller/statefulset/
+# stateful_set_control.go updateStatefulSet: the rolling update deletes a pod of another revision before it waits for
+# unhealthy pods; processReplica waits for Running and Ready only with OrderedReady). Its template is pinned once the
+# restore has completed (infra.k3s.dr failover), and the controller then rolls the pod, whose data is back.
 PINNED_KINDS = {
     "Deployment": ("deployments.apps", [("replicasets.apps", "-[a-z0-9]+", HOSTNAME_PIN_TEMPLATE),
                                         ("pods", None, HOSTNAME_PIN_POD)]),
-    "StatefulSet": ("statefulsets.apps", [("pods", "-[0-9]+", HOSTNAME_PIN_POD)]),
+    "StatefulSet": (None, [("pods", "-[0-9]+", HOSTNAME_PIN_POD)]),
 }
 GENERATED_NAME_BASE = 63 - 5
 
@@ -518,8 +525,8 @@ def pinned_workload_rules(mapping, workloads):
     """The resource modifier rules that move the nodeSelector pin of restored workloads to the node the mapping names.
 
     For each workload (kind Deployment or StatefulSet, namespace as in the backup, name, and its spec.selector) and each
-    old node of the mapping: a rule for the workload itself (groupResource deployments.apps or statefulsets.apps, the
-    namespace, resourceNameRegex of its name), one for a Deployment's ReplicaSets (the Deployment controller takes the
+    old node of the mapping: a rule for a Deployment itself (groupResource deployments.apps, the namespace,
+    resourceNameRegex of its name; not for a StatefulSet, see PINNED_KINDS), one for a Deployment's ReplicaSets (the Deployment controller takes the
     ReplicaSet whose template equals the Deployment's as its current one, so a rewritten ReplicaSet is not rolled), and
     one for its pods (a pod's spec is immutable once created: Velero restores the backed-up pods, and a pod still pinned
     to the lost node would stay Pending and never get its volume's data). The ReplicaSet and pod rules are scoped also by
@@ -540,7 +547,7 @@ def pinned_workload_rules(mapping, workloads):
                                   % (workload, " or ".join(sorted(PINNED_KINDS))))
             own, dependents = PINNED_KINDS[kind]
             literal = _go_regex_literal(name)
-            targets = [(own, "^%s$" % literal, HOSTNAME_PIN_TEMPLATE, None)]
+            targets = [(own, "^%s$" % literal, HOSTNAME_PIN_TEMPLATE, None)] if own else []
             selector = dict((k, v) for k, v in (workload.get("selector") or {}).items() if v)
             targets += [(resource, _dependent_regex(name, suffix), path, selector or None) for resource, suffix, path in dependents]
             for resource, regex, path, labels in targets:

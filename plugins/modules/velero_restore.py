@@ -139,11 +139,15 @@ options:
   node_mapping_workloads:
     description:
       - Workloads whose pod template pins its pods by C(nodeSelector) C(kubernetes.io/hostname) to an old node of
-        O(node_mapping) (a Deployment or StatefulSet pinned to a node that is lost); the restored workload, a Deployment's
-        ReplicaSets and the workload's pods are pinned to the new node instead. Without it they come back still naming the
+        O(node_mapping) (a Deployment or StatefulSet pinned to a node that is lost); a restored Deployment, its ReplicaSets
+        and the workload's pods are pinned to the new node instead. Without it they come back still naming the
         old node, and their pods stay Pending (so Velero's node agent never restores their volumes' data).
-      - Written into the same resource modifier ConfigMap as the claims, for each workload and old node three rules (two
-        for a StatefulSet), C(groupResource) V(deployments.apps) or V(statefulsets.apps) with C(resourceNameRegex) of the
+      - A StatefulSet's own template is B(not) rewritten, only its pods, because the StatefulSet controller would roll the
+        restored pod to the changed template's new revision, and with C(podManagementPolicy=Parallel) it deletes it at once,
+        before the node agent has restored its data (kubernetes/kubernetes C(pkg/controller/statefulset/stateful_set_control.go)).
+        Patch the StatefulSet's C(nodeSelector) once the restore has completed (the C(infra.k3s.dr) failover does).
+      - Written into the same resource modifier ConfigMap as the claims, for each workload and old node three rules (one
+        for a StatefulSet), C(groupResource) V(deployments.apps) with C(resourceNameRegex) of the
         name; V(replicasets.apps) named C(<name>-<hash>); V(pods) whose name starts with C(<name>-) (a generated
         name's base is cut to 58 characters) or named C(<name>-<ordinal>);
         all in the workload's namespace, the last two also by its O(node_mapping_workloads[].selector). Each is guarded by

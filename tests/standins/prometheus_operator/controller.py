@@ -15,14 +15,24 @@ Followed upstream (read, not copied):
   (controller) owner; its pods the ``podMetadata`` labels plus the selector labels (``makeSelectorLabels``), the
   object's ``nodeSelector``, and its claim template ``spec.storage.volumeClaimTemplate`` named
   ``prometheus-<name>-db`` unless the template names itself (``VolumeName``).
+  ``makeStatefulSetSpec`` also sets ``podManagementPolicy: Parallel`` (the default, ``cpf.PodManagementPolicy``).
+  Replacing an existing StatefulSet keeps its labels and annotations but those with the operator's prefix
+  ``operator.prometheus.io/`` (``pkg/k8s/k8s.go`` ``ForceUpdateStatefulSet`` -> ``updateStatefulSet`` ->
+  ``mergeMetadata``).
 - kubernetes/kubernetes ``pkg/controller/statefulset/stateful_set_utils.go`` ``getPodName`` (``<set>-<ordinal>``)
   and ``getPersistentVolumeClaimName`` (``<template>-<set>-<ordinal>``), ``stateful_pod_control.go``
   ``createMissingPersistentVolumeClaims`` (a missing claim is created, an existing one of that name is used as it
   is), and the controller-ref manager: a pod without a controller whose labels match the set's selector is adopted.
+  Revisions (``stateful_set_control.go``): a pod is labelled ``controller-revision-hash`` with the revision of the
+  template it was made from (``<set>-<hash of the template>``, ``getStatefulSetRevisions``); ``updateStatefulSet``'s
+  rolling update deletes a pod of another revision (``Pod of StatefulSet is terminating for update``) and recreates
+  it from the current template. With ``Parallel`` it does so at once, whatever the pod's state; with
+  ``OrderedReady`` (monotonic) ``processReplica`` first waits for every pod to be Running and Ready.
 
-Not modelled: rolling updates of existing pods (a pod is never replaced for a new revision), scheduling (pods are
-created unscheduled; kube-scheduler's binding is the test's), garbage collection, shards and replicas above 1 for
-anything but naming, and every other part of the Prometheus spec (containers are a placeholder image).
+Not modelled: scheduling (pods are created unscheduled; kube-scheduler's binding is the test's), garbage collection,
+partitions, ControllerRevision objects and collision counts, the real hash function (a SHA-256 of the template
+here), shards and replicas above 1 for anything but naming, and every other part of the Prometheus spec (containers
+are a placeholder image).
 """
 from __future__ import annotations
 
@@ -37,6 +47,20 @@ HASH_ANNOTATION = "prometheus-operator-input-hash"
 MODE_LABEL = "operator.prometheus.io/mode"
 NAME_LABEL = "operator.prometheus.io/name"
 SHARD_LABEL = "operator.prometheus.io/shard"
+OPERATOR_PREFIX = "operator.prometheus.io/"
+REVISION_LABEL = "controller-revision-hash"
+
+
+def revision_of(sts: dict) -> str:
+    """The name of the revision of a StatefulSet's current template: <set>-<hash of the template>."""
+    template = json.dumps((sts.get("spec") or {}).get("template") or {}, sort_keys=True)
+    return "%s-%s" % (sts["metadata"]["name"], hashlib.sha256(template.encode()).hexdigest()[:10])
+
+
+def _running_and_ready(pod: dict) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def selector_labels(name: str) -> dict:
@@ -67,6 +91,7 @@ def make_statefulset(prometheus: dict, digest: str) -> dict:
     if spec.get("nodeSelector"):
         template_spec["nodeSelector"] = dict(spec["nodeSelector"])
     sts_spec = {"replicas": int(spec.get("replicas", 1)), "serviceName": "prometheus-operated",
+                "podManagementPolicy": spec.get("podManagementPolicy") or "Parallel",
                 "selector": {"matchLabels": selector},
                 "template": {"metadata": {"labels": pod_labels}, "spec": template_spec}}
     claim_template = (spec.get("storage") or {}).get("volumeClaimTemplate")
@@ -152,6 +177,11 @@ class Controller(object):
             self.kube.create("apps", "v1", "statefulsets", wanted, meta["namespace"])
             self._note("sync prometheus %s: created statefulset %s" % (key, name))
         elif (existing["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) != digest:
+            # mergeMetadata: the existing labels and annotations stay, but the operator's own.
+            for field in ("labels", "annotations"):
+                kept = {k: v for k, v in (existing["metadata"].get(field) or {}).items() if not k.startswith(OPERATOR_PREFIX)}
+                kept.update(wanted["metadata"][field])
+                wanted["metadata"][field] = kept
             wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
             self.kube.replace("apps", "v1", "statefulsets", wanted, meta["namespace"])
             self._note("sync prometheus %s: updated statefulset %s (input hash changed)" % (key, name))
@@ -164,6 +194,8 @@ class Controller(object):
             return
         template = spec.get("template") or {}
         selector = ((spec.get("selector") or {}).get("matchLabels")) or {}
+        revision = revision_of(sts)
+        monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         for ordinal in range(int(spec.get("replicas", 1))):
             pod_name = "%s-%d" % (meta["name"], ordinal)
             volumes = list((template.get("spec") or {}).get("volumes") or [])
@@ -184,6 +216,7 @@ class Controller(object):
                 pod_spec = dict(template.get("spec") or {}, volumes=volumes, hostname=pod_name)
                 labels = dict((template.get("metadata") or {}).get("labels") or {})
                 labels["statefulset.kubernetes.io/pod-name"] = pod_name
+                labels[REVISION_LABEL] = revision
                 self.kube.create("", "v1", "pods", {"apiVersion": "v1", "kind": "Pod",
                                                     "metadata": {"name": pod_name, "namespace": namespace, "labels": labels,
                                                                  "ownerReferences": [owner]},
@@ -193,6 +226,12 @@ class Controller(object):
                                                      for k, v in selector.items()):
                 self.kube.patch("", "v1", "pods", pod_name, {"metadata": {"ownerReferences": [owner]}}, namespace)
                 self._note("statefulset %s/%s: adopted pod %s" % (namespace, meta["name"], pod_name))
+            elif _controller_of(pod) and _controller_of(pod).get("uid") == meta["uid"] and not pod["metadata"].get("deletionTimestamp"):
+                old = (pod["metadata"].get("labels") or {}).get(REVISION_LABEL)
+                if old != revision and (not monotonic or _running_and_ready(pod)):
+                    self.kube.delete("", "v1", "pods", pod_name, namespace)
+                    self._note("statefulset %s/%s: pod %s of revision %s is terminating for update to %s"
+                               % (namespace, meta["name"], pod_name, old, revision))
 
     def _note(self, line: str) -> None:
         if not self.log or self.log[-1] != line:

@@ -43,8 +43,10 @@ RESTORE_PRIORITIES = ["customresourcedefinitions.apiextensions.k8s.io", "namespa
 RESTORE_PASSES = 3  # passes of a restore cut short by transient API errors before it is Failed
 ITEM_ATTEMPTS = 4  # attempts at one item of a restore (transient API errors) before it is a restore error
 SKIP_BACKUP = {"events", "events.events.k8s.io", "nodes", "bindings", "componentstatuses", "tokenreviews.authentication.k8s.io"}
+# vmware-tanzu/velero v1.18.1 pkg/restore/restore.go resetMetadata: also generateName and ownerReferences (a restored
+# pod or ReplicaSet is an orphan, adopted by a controller whose selector matches it).
 META_DROP = ("uid", "resourceVersion", "creationTimestamp", "generation", "selfLink", "managedFields", "deletionTimestamp",
-             "deletionGracePeriodSeconds")
+             "deletionGracePeriodSeconds", "generateName", "ownerReferences")
 
 
 def crd_paths() -> list:
@@ -1066,6 +1068,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
         self.pvcs: dict = {}  # (target ns, name) -> created PVC
         self.restored_pvs: dict = {}  # name -> created PV
         self.pvrs: list = []  # PodVolumeRestores created, waited for at the end
+        self.copies: list = []  # without a node agent: (namespace, pod, uid, volume, snapshot) copied at the end
         self.pvr_served = ctl._served("podvolumerestores")  # pylint: disable=protected-access
         nodes = self.kube.list("", "v1", "nodes")
         self.nodes = {n["metadata"]["name"] for n in nodes}
@@ -1106,6 +1109,7 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
                 self._attempt(f"error provisioning a volume for pvc {tns}/{pvc_name}", self._provision, tns, pvc_name, node)
         if self.pvrs:
             self.ctl._wait_pod_volumes("podvolumerestores", sorted(set(self.pvrs)), self.errors, self.log, "restore")  # pylint: disable=protected-access
+        self._copy_pod_volumes()
         self.log(f"Restore completed: {self.restored}/{self.total} items, {len(self.warnings)} warnings, {len(self.errors)} errors")
 
     def _attempt(self, what: str, func, *args) -> bool:
@@ -1432,7 +1436,31 @@ class _RestoreRun:  # pylint: disable=too-many-instance-attributes
             elif not self.loc.exists(key):
                 self._fail(f"pod volume restore failed: snapshot {snap} not found in repository {self.loc.repo_identifier(pvb['spec']['pod']['namespace'])}")
             else:
-                self.log(f"Restored volume {pvb['spec']['volume']} of pod {tns}/{created['metadata']['name']} from kopia snapshot {snap}")
+                self.copies.append((tns, created["metadata"]["name"], created["metadata"]["uid"], pvb["spec"]["volume"], snap))
+
+    def _copy_pod_volumes(self) -> None:
+        """Without a node agent (no PodVolumeRestore CRD): the restored pods' volumes are copied once every item is
+        created, where Velero's restorer waits for its PodVolumeRestores (pkg/restore/restore.go, pkg/podvolume/
+        restorer.go), taking the knob `pod-volume-restore-seconds` (default 0). A restored pod deleted meanwhile (by
+        its controller, say) is not copied into: the node agent processes a PodVolumeRestore only for its pod running
+        Velero's restore-wait init container (pkg/controller/pod_volume_restore_controller.go shouldProcess: "Pod not
+        found on this node, skip", "Pod is not running restore-wait init container, skip"), which a replacement made
+        by the controller has not, so the restorer times out (the wait itself is not modelled)."""
+        if not self.copies:
+            return
+        try:
+            delay = max(0.0, float(self.ctl._knobs().get("pod-volume-restore-seconds", 0)))  # pylint: disable=protected-access
+        except ValueError:
+            delay = 0.0
+        time.sleep(delay)
+        for namespace, name, uid, volume, snap in self.copies:
+            pod = self.kube.get("", "v1", "pods", namespace, name, default=None)
+            if pod is None or pod["metadata"].get("uid") != uid:
+                self.log(f"Restored pod {namespace}/{name} was deleted before its volume {volume} was restored: its "
+                         "PodVolumeRestore is never processed", "error")
+                self._fail("timed out waiting for all PodVolumeRestores to complete")
+            else:
+                self.log(f"Restored volume {volume} of pod {namespace}/{name} from kopia snapshot {snap}")
 
     def _scheduled(self, namespace: str, name: str) -> bool:
         """Whether the pod gets a node before the pod volume timeout (restorer.go polls kube.IsPodScheduled); nothing in

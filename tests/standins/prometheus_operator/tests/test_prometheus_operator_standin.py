@@ -64,6 +64,14 @@ def test_makes_the_statefulset_its_claim_and_pod_and_rewrites_it_on_a_new_genera
     sts = kube.sanitize_for_serialization(apps.read_namespaced_stateful_set("prometheus-k", NS))
     assert sts["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "n2"}
     assert sts["metadata"]["annotations"][controller.HASH_ANNOTATION] != first
+    # mergeMetadata: labels set by others (Velero's, say) stay on a rewritten StatefulSet.
+    apps.patch_namespaced_stateful_set("prometheus-k", NS, {"metadata": {"labels": {"velero.io/restore-name": "r1"}}})
+    client.CustomObjectsApi(kube).patch_namespaced_custom_object("monitoring.coreos.com", "v1", NS, "prometheuses", NAME,
+                                                                 {"spec": {"nodeSelector": {"kubernetes.io/hostname": "n3"}}})
+    ctl.tick()
+    sts = kube.sanitize_for_serialization(apps.read_namespaced_stateful_set("prometheus-k", NS))
+    assert sts["metadata"]["labels"]["velero.io/restore-name"] == "r1"
+    assert sts["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "n3"}
 
 
 def test_a_paused_object_gets_no_action_and_an_orphan_pod_is_adopted(api):
@@ -85,3 +93,37 @@ def test_a_paused_object_gets_no_action_and_an_orphan_pod_is_adopted(api):
     pod = core.read_namespaced_pod("prometheus-k-0", NS)
     assert [(o.kind, o.name) for o in pod.metadata.owner_references] == [("StatefulSet", "prometheus-k")]
     assert apps.read_namespaced_stateful_set("prometheus-k", NS).metadata.owner_references is None
+
+
+def test_a_new_template_rolls_a_parallel_pod_at_once_and_an_ordered_one_once_ready(api):
+    """updateStatefulSet: a pod of another revision is deleted for update, with Parallel whatever its state, with
+    OrderedReady only once it is Running and Ready; the replacement carries the new revision."""
+    server, kube = api
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+    ctl = controller.Controller(server.kubeconfig_path)
+    for name, policy in (("par", "Parallel"), ("ord", "OrderedReady")):
+        labels = {"app": name}
+        apps.create_namespaced_stateful_set(NS, {"metadata": {"name": name}, "spec": {
+            "replicas": 1, "serviceName": name, "podManagementPolicy": policy, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    ctl.tick()
+    first = {name: core.read_namespaced_pod("%s-0" % name, NS) for name in ("par", "ord")}
+    for name in ("par", "ord"):
+        apps.patch_namespaced_stateful_set(name, NS, {"spec": {"template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "n2"}}}}})
+    ctl.tick()  # the Parallel pod (Pending, not Ready) is deleted; the OrderedReady one waits
+    assert core.list_namespaced_pod(NS, label_selector="app=par").items == []
+    assert core.read_namespaced_pod("ord-0", NS).metadata.uid == first["ord"].metadata.uid
+    ctl.tick()
+    new = core.read_namespaced_pod("par-0", NS)
+    sts = kube.sanitize_for_serialization(apps.read_namespaced_stateful_set("par", NS))
+    assert new.metadata.labels[controller.REVISION_LABEL] == controller.revision_of(sts) != first["par"].metadata.labels[controller.REVISION_LABEL]
+    assert new.spec.node_selector == {"kubernetes.io/hostname": "n2"}
+    core.patch_namespaced_pod_status("ord-0", NS, {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    ctl.tick()
+    assert core.list_namespaced_pod(NS, label_selector="app=ord").items == []
+    assert [line for line in ctl.log if "terminating for update" in line] == [
+        "statefulset monitoring/par: pod par-0 of revision %s is terminating for update to %s"
+        % (first["par"].metadata.labels[controller.REVISION_LABEL], controller.revision_of(sts)),
+        "statefulset monitoring/ord: pod ord-0 of revision %s is terminating for update to %s"
+        % (first["ord"].metadata.labels[controller.REVISION_LABEL],
+           controller.revision_of(kube.sanitize_for_serialization(apps.read_namespaced_stateful_set("ord", NS))))]

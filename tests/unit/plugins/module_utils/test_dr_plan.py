@@ -220,6 +220,10 @@ def test_failover_plan_holds_the_prometheus_operator_objects_owning_restored_sta
          "statefulset": "prometheus-k", "paused": False, "pinned": True},
         {"api_version": "monitoring.coreos.com/v1", "kind": "Alertmanager", "namespace": "monitoring", "name": "k",
          "statefulset": "alertmanager-k", "paused": True, "pinned": False}]
+    # Paused by an earlier failover that stopped in between (its annotation): still the failover's to resume.
+    lists[0]["resources"][0]["spec"]["paused"] = True
+    lists[0]["resources"][0]["metadata"]["annotations"] = {dr.PAUSED_BY: NODE}
+    assert dr.failover_plan(NODE, **data, operated=lists)["holds"][0]["paused"] is False
     # Nothing read (no monitoring.coreos.com API): nothing to hold.
     assert dr.failover_plan(NODE, **data)["holds"] == []
 
