@@ -218,6 +218,8 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
             if pinned_to(found) == node:
                 pinned.append(dict(workload, selector=dict((found.get("spec") or {}).get("selector") or {})))
 
+    holds = _operator_holds(node, workloads, live, operated)
+    held = set((h["namespace"], h["statefulset"]) for h in holds)
     return {
         "volumes": source_pvs,
         "claims": claims,
@@ -230,7 +232,11 @@ def failover_plan(node, pvs=None, pvcs=None, pods=None, replicasets=None, deploy
         "volume_objects": volume_objects,
         "cover": cover,
         "pinned": pinned,
-        "holds": _operator_holds(node, workloads, live, operated),
+        "holds": holds,
+        # The pinned StatefulSets the failover pins itself once the restore has completed (the operator's are rewritten
+        # by the operator when resumed): velero_bodies.py PINNED_KINDS says why not during the restore.
+        "pin_after": [{"namespace": w["namespace"], "name": w["name"]} for w in pinned
+                      if w["kind"] == "StatefulSet" and (w["namespace"], w["name"]) not in held],
     }
 
 

@@ -228,6 +228,26 @@ def test_failover_plan_holds_the_prometheus_operator_objects_owning_restored_sta
     assert dr.failover_plan(NODE, **data)["holds"] == []
 
 
+def test_failover_plan_pins_after_the_restore_the_statefulsets_no_operator_rewrites():
+    """pin_after: the pinned StatefulSets that are not an operator's held one, by namespace and name (a StatefulSet of
+    the same name in another namespace is still pinned by the failover)."""
+    data = cluster()
+    data["pods"] += [pod("monitoring", "web-0", NODE, ["a"], ("StatefulSet", "web")),
+                     pod("shop", "web-0", NODE, ["b"], ("StatefulSet", "web"))]
+    data["pvcs"] += [pvc("monitoring", "a", selected=NODE), pvc("shop", "b", selected=NODE)]
+    owned = pinned(workload("monitoring", "web", {"app": "web"}), NODE)
+    owned["metadata"]["ownerReferences"] = [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "name": "k",
+                                             "uid": "u1", "controller": True}]
+    data["statefulsets"] = [owned, pinned(workload("shop", "web", {"app": "web"}), NODE)]
+    prometheus = {"kind": "Prometheus", "metadata": {"namespace": "monitoring", "name": "k", "uid": "u1"}, "spec": {}}
+    plan = dr.failover_plan(NODE, **data, operated=[[prometheus]])
+    assert [(p["kind"], p["namespace"], p["name"]) for p in plan["pinned"]] == [
+        ("StatefulSet", "monitoring", "web"), ("StatefulSet", "shop", "web")]
+    assert [h["statefulset"] for h in plan["holds"]] == ["web"]
+    assert plan["pin_after"] == [{"namespace": "shop", "name": "web"}]
+    assert dr.failover_plan(NODE, **data)["pin_after"] == [{"namespace": "monitoring", "name": "web"}, {"namespace": "shop", "name": "web"}]
+
+
 # --- pick_backup ---------------------------------------------------------------------
 
 WEB = [{"kind": "Pod", "namespace": "shop", "name": "web-a", "labels": {"app": "web"}},
