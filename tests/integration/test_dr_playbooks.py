@@ -580,6 +580,32 @@ def test_a_failover_that_stops_after_pausing_says_what_it_left_paused(playbook, 
     assert operator.errors == [], operator.errors
 
 
+@pytest.mark.parametrize("lab", ["prometheus"], indirect=True)
+def test_failover_in_check_mode_changes_nothing(playbook, lab):
+    """--check: the plan and the backup are shown, nothing is cordoned, paused, deleted or restored."""
+    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
+    try:
+        monitoring_on(lab, SOURCE)
+        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
+        lab.fail_node(SOURCE)
+        before = {name: lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s" % name)[0]["metadata"]["uid"]
+                  for name in (PROMETHEUS_STS + "-0", "db-0")}
+        proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET}, "--check")
+    finally:
+        operator.stop()
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert "Held off (paused) while they are restored, their operator's objects: Prometheus/monitoring/%s" % PROMETHEUS in text
+    assert not lab.core.read_node(SOURCE).spec.unschedulable
+    obj = lab.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", PROMETHEUS)
+    assert not obj["spec"].get("paused") and obj["spec"]["nodeSelector"] == {"kubernetes.io/hostname": SOURCE}
+    assert "dr.infra.k3s/paused-by-failover" not in (obj["metadata"].get("annotations") or {})
+    assert lab.velero_objects("restores") == []
+    for name, uid in before.items():
+        assert lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s" % name)[0]["metadata"]["uid"] == uid
+    assert lab.pvc("monitoring", PROMETHEUS_CLAIM)["metadata"]["annotations"][SELECTED_NODE] == SOURCE
+    assert operator.errors == [], operator.errors
+
 def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):
     lab.add_app(APP_NS, "web", SOURCE)
     proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
