@@ -120,6 +120,22 @@ class Lab(object):
         obj = self.custom.get_namespaced_custom_object("velero.io", "v1", "velero", "backupstoragelocations", "default")
         return (obj.get("status") or {}).get("phase")
 
+    def local_pv(self, pv_name, namespace, claim, node, size="1Gi"):
+        """A PV as K3s's local-path provisioner makes it on `node` for the claim, Bound."""
+        self.core.create_persistent_volume({
+            "metadata": {"name": pv_name, "labels": {},
+                         "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
+                                         "local.path.provisioner/selected-node": node}},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
+                     "storageClassName": "local-path",
+                     # K3s's local-path StorageClass makes `local` PVs (defaultVolumeType: local in k3s-io/k3s
+                     # manifests/local-storage.yaml); Velero skips hostPath ones (pkg/podvolume/backupper.go).
+                     "local": {"path": "/var/lib/rancher/k3s/storage/%s_%s_%s" % (pv_name, namespace, claim)},
+                     "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim},
+                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+            "status": {"phase": "Bound"}})
+
     def add_app(self, namespace, app, node, label_key="app.kubernetes.io/name", pin=None):
         """A Deployment -> ReplicaSet -> Pod using a local-path PVC bound to a PV on `node`, as K3s would have them;
         with `pin`, the pod template (so the pod) pinned to that node by nodeSelector kubernetes.io/hostname."""
@@ -131,19 +147,7 @@ class Lab(object):
         labels = {label_key: app}
         pv_name = "pvc-%s-%s-old" % (namespace, app)
         claim = "%s-data" % app
-        self.core.create_persistent_volume({
-            "metadata": {"name": pv_name, "labels": {},
-                         "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
-                                         "local.path.provisioner/selected-node": node}},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
-                     "storageClassName": "local-path",
-                     # K3s's local-path StorageClass makes `local` PVs (defaultVolumeType: local in k3s-io/k3s
-                     # manifests/local-storage.yaml); Velero skips hostPath ones (pkg/podvolume/backupper.go).
-                     "local": {"path": "/var/lib/rancher/k3s/storage/%s_%s_%s" % (pv_name, namespace, claim)},
-                     "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim},
-                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
-            "status": {"phase": "Bound"}})
+        self.local_pv(pv_name, namespace, claim, node)
         self.core.create_namespaced_persistent_volume_claim(namespace, {
             "metadata": {"name": claim, "labels": dict(labels),
                          "annotations": {SELECTED_NODE: node, "volume.kubernetes.io/storage-provisioner": "rancher.io/local-path"}},
@@ -431,16 +435,7 @@ def bind_like_k3s(lab, namespace, claim, pod, node):
     """What kube-scheduler and local-path do for a StatefulSet's new pod and claim on `node`: a `local` PV there bound
     to the claim, the pod bound to the node and running (as add_app makes them for a Deployment)."""
     pv_name = "pvc-%s-old" % claim
-    lab.core.create_persistent_volume({
-        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
-                                                      "local.path.provisioner/selected-node": node}},
-        "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Delete",
-                 "storageClassName": "local-path",
-                 "local": {"path": "/var/lib/rancher/k3s/storage/%s_%s_%s" % (pv_name, namespace, claim)},
-                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim},
-                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
-        "status": {"phase": "Bound"}})
+    lab.local_pv(pv_name, namespace, claim, node)
     lab.core.patch_namespaced_persistent_volume_claim(claim, namespace, {
         "metadata": {"annotations": {SELECTED_NODE: node}}, "spec": {"volumeName": pv_name}})
     lab.core.patch_namespaced_persistent_volume_claim_status(claim, namespace, {"status": {"phase": "Bound"}})
