@@ -601,6 +601,7 @@ def test_failover_in_check_mode_changes_nothing(playbook, lab):
     assert lab.pvc("monitoring", PROMETHEUS_CLAIM)["metadata"]["annotations"][SELECTED_NODE] == SOURCE
     assert operator.errors == [], operator.errors
 
+
 def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):
     lab.add_app(APP_NS, "web", SOURCE)
     proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
