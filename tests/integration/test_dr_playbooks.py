@@ -472,8 +472,23 @@ def monitoring_on(lab, node):
     bind_like_k3s(lab, "monitoring", "data-db-0", "db-0", node)
 
 
+@pytest.fixture
+def lost_monitoring(playbook, lab):
+    """monitoring_on worker1 with the stand-in operator running, backed up, then worker1 lost; yields the operator,
+    which must have met no error."""
+    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
+    try:
+        monitoring_on(lab, SOURCE)
+        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
+        lab.fail_node(SOURCE)
+        yield operator
+    finally:
+        operator.stop()
+    assert operator.errors == [], operator.errors
+
+
 @pytest.mark.parametrize("lab", ["prometheus"], indirect=True)
-def test_failover_holds_prometheus_operator_off_and_moves_statefulsets_with_their_data(playbook, lab):
+def test_failover_holds_prometheus_operator_off_and_moves_statefulsets_with_their_data(playbook, lab, lost_monitoring):
     """Issue 19: Prometheus's StatefulSet is prometheus-operator's, rebuilt at once from the Prometheus object when
     deleted (with a new, empty claim that the restore would skip). The failover pauses the object and moves its pin,
     restores the claim, the pod (pinned to the target, with its data) and the StatefulSet as backed up, then resumes
@@ -483,85 +498,71 @@ def test_failover_holds_prometheus_operator_off_and_moves_statefulsets_with_thei
     stand-in operator and StatefulSet controller: tests/standins/prometheus_operator (upstream cited there)."""
     # The node agent takes a second to copy the volumes: a restored pod deleted meanwhile gets no data (stand-in Velero).
     lab.core.patch_namespaced_config_map(controller.KNOBS_CONFIGMAP, "velero", {"data": {"pod-volume-restore-seconds": "1"}})
-    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
+    operator = lost_monitoring
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
+    text = output(proc)
+    (restore,) = lab.velero_objects("restores")
+    log = restore_log(lab, restore["metadata"]["name"])
+    assert proc.returncode == 0, text + log + "\n".join(operator.log)
+    assert "Held off (paused) while they are restored, their operator's objects: Prometheus/monitoring/%s" % PROMETHEUS in text
+    assert ("Pinned by nodeSelector to worker1, restored pinned to worker2: StatefulSet/monitoring/db, "
+            "StatefulSet/monitoring/%s" % PROMETHEUS_STS) in text, text
+    assert restore["status"]["phase"] == "Completed" and restore["status"].get("errors", 0) == 0, restore["status"]
+    # The one warning: the Prometheus object exists (paused, pinned elsewhere), so it is not restored over.
+    assert restore["status"].get("warnings", 0) == 1, log
+    assert 'could not restore, Prometheus "%s" already exists' % PROMETHEUS in log, log
+
+    # The claims restored on the target, the pods restored pinned there with their volumes' data.
+    for claim_name, pod_name, volume in ((PROMETHEUS_CLAIM, PROMETHEUS_STS + "-0", PROMETHEUS_STS + "-db"),
+                                         ("data-db-0", "db-0", "data")):
+        claim = lab.pvc("monitoring", claim_name)
+        assert claim["metadata"]["labels"]["velero.io/restore-name"] == restore["metadata"]["name"], claim
+        assert claim["metadata"]["annotations"][SELECTED_NODE] == TARGET and claim["status"]["phase"] == "Bound"
+        assert "Applying resource modifier patch on monitoring/%s " % pod_name in log, log
+        assert "Restored volume %s of pod monitoring/%s" % (volume, pod_name) in log, log
+
+    # Resumed, its pin moved; the operator has rewritten its StatefulSet from it (owner, input hash), on the target.
+    obj = lab.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", PROMETHEUS)
+    assert obj["spec"]["paused"] is False and obj["spec"]["nodeSelector"] == {"kubernetes.io/hostname": TARGET}
+    assert "dr.infra.k3s/paused-by-failover" not in (obj["metadata"].get("annotations") or {})
+    target_pin = {"kubernetes.io/hostname": TARGET}
+
+    def rolled(name):
+        """The StatefulSet pinned to the target and its pod of that revision (recreated unscheduled: no scheduler)."""
+        sts = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_stateful_set(name, "monitoring"))
+        pods = lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s-0" % name)
+        return (sts["spec"]["template"]["spec"].get("nodeSelector") == target_pin and pods
+                and pods[0]["metadata"]["labels"]["controller-revision-hash"] == prometheus_operator.revision_of(sts)
+                and (sts, pods[0]))
     try:
-        monitoring_on(lab, SOURCE)
-        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
-        lab.fail_node(SOURCE)
-        proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
-        text = output(proc)
-        (restore,) = lab.velero_objects("restores")
-        log = restore_log(lab, restore["metadata"]["name"])
-        assert proc.returncode == 0, text + log + "\n".join(operator.log)
-        assert "Held off (paused) while they are restored, their operator's objects: Prometheus/monitoring/%s" % PROMETHEUS in text
-        assert ("Pinned by nodeSelector to worker1, restored pinned to worker2: StatefulSet/monitoring/db, "
-                "StatefulSet/monitoring/%s" % PROMETHEUS_STS) in text, text
-        assert restore["status"]["phase"] == "Completed" and restore["status"].get("errors", 0) == 0, restore["status"]
-        # The one warning: the Prometheus object exists (paused, pinned elsewhere), so it is not restored over.
-        assert restore["status"].get("warnings", 0) == 1, log
-        assert 'could not restore, Prometheus "%s" already exists' % PROMETHEUS in log, log
+        lab.wait_for(lambda: rolled(PROMETHEUS_STS) and rolled("db"), "both StatefulSets to roll to the target")
+    except AssertionError as exc:
+        states = [(p["metadata"]["name"], p["metadata"]["labels"], p["spec"].get("nodeSelector")) for p in lab.pods("monitoring")]
+        raise AssertionError("%s\n%s\n%s" % (exc, "\n".join(operator.log), states)) from exc
+    sts, pod = rolled(PROMETHEUS_STS)
+    assert [o["kind"] for o in sts["metadata"]["ownerReferences"]] == ["Prometheus"]
+    assert sts["metadata"]["annotations"]["prometheus-operator-input-hash"]
+    for name, (unused_sts, pod) in ((PROMETHEUS_STS, rolled(PROMETHEUS_STS)), ("db", rolled("db"))):
+        assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == TARGET
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if v.get("persistentVolumeClaim")]
+        assert claims == [PROMETHEUS_CLAIM if name == PROMETHEUS_STS else "data-db-0"]
 
-        # The claims restored on the target, the pods restored pinned there with their volumes' data.
-        for claim_name, pod_name, volume in ((PROMETHEUS_CLAIM, PROMETHEUS_STS + "-0", PROMETHEUS_STS + "-db"),
-                                             ("data-db-0", "db-0", "data")):
-            claim = lab.pvc("monitoring", claim_name)
-            assert claim["metadata"]["labels"]["velero.io/restore-name"] == restore["metadata"]["name"], claim
-            assert claim["metadata"]["annotations"][SELECTED_NODE] == TARGET and claim["status"]["phase"] == "Bound"
-            assert "Applying resource modifier patch on monitoring/%s " % pod_name in log, log
-            assert "Restored volume %s of pod monitoring/%s" % (volume, pod_name) in log, log
-
-        # Resumed, its pin moved; the operator has rewritten its StatefulSet from it (owner, input hash), on the target.
-        obj = lab.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", PROMETHEUS)
-        assert obj["spec"]["paused"] is False and obj["spec"]["nodeSelector"] == {"kubernetes.io/hostname": TARGET}
-        assert "dr.infra.k3s/paused-by-failover" not in (obj["metadata"].get("annotations") or {})
-        target_pin = {"kubernetes.io/hostname": TARGET}
-
-        def rolled(name):
-            """The StatefulSet pinned to the target and its pod of that revision (recreated unscheduled: no scheduler)."""
-            sts = lab.kube.sanitize_for_serialization(lab.apps.read_namespaced_stateful_set(name, "monitoring"))
-            pods = lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s-0" % name)
-            return (sts["spec"]["template"]["spec"].get("nodeSelector") == target_pin and pods
-                    and pods[0]["metadata"]["labels"]["controller-revision-hash"] == prometheus_operator.revision_of(sts)
-                    and (sts, pods[0]))
-        try:
-            lab.wait_for(lambda: rolled(PROMETHEUS_STS) and rolled("db"), "both StatefulSets to roll to the target")
-        except AssertionError as exc:
-            states = [(p["metadata"]["name"], p["metadata"]["labels"], p["spec"].get("nodeSelector")) for p in lab.pods("monitoring")]
-            raise AssertionError("%s\n%s\n%s" % (exc, "\n".join(operator.log), states)) from exc
-        sts, pod = rolled(PROMETHEUS_STS)
-        assert [o["kind"] for o in sts["metadata"]["ownerReferences"]] == ["Prometheus"]
-        assert sts["metadata"]["annotations"]["prometheus-operator-input-hash"]
-        for name, (unused_sts, pod) in ((PROMETHEUS_STS, rolled(PROMETHEUS_STS)), ("db", rolled("db"))):
-            assert pod["spec"]["nodeSelector"]["kubernetes.io/hostname"] == TARGET
-            claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if v.get("persistentVolumeClaim")]
-            assert claims == [PROMETHEUS_CLAIM if name == PROMETHEUS_STS else "data-db-0"]
-
-        # Paused before the deletion: the operator never recreated its StatefulSet. Each restored pod rolled once, after
-        # the restore (a roll during it would have left it without its data: the restore's "Restored volume" lines).
-        assert "sync prometheus monitoring/%s: no action taken (the resource is paused)" % PROMETHEUS in operator.log
-        created = "sync prometheus monitoring/%s: created statefulset %s" % (PROMETHEUS, PROMETHEUS_STS)
-        assert operator.log.count(created) == 1, operator.log
-        terminating = [line for line in operator.log if "is terminating for update" in line]
-        assert len(terminating) == 2, operator.log
-    finally:
-        operator.stop()
-    assert operator.errors == [], operator.errors
+    # Paused before the deletion: the operator never recreated its StatefulSet. Each restored pod rolled once, after
+    # the restore (a roll during it would have left it without its data: the restore's "Restored volume" lines).
+    assert "sync prometheus monitoring/%s: no action taken (the resource is paused)" % PROMETHEUS in operator.log
+    created = "sync prometheus monitoring/%s: created statefulset %s" % (PROMETHEUS, PROMETHEUS_STS)
+    assert operator.log.count(created) == 1, operator.log
+    terminating = [line for line in operator.log if "is terminating for update" in line]
+    assert len(terminating) == 2, operator.log
 
 
 @pytest.mark.parametrize("lab", ["prometheus"], indirect=True)
-def test_a_failover_that_stops_after_pausing_says_what_it_left_paused(playbook, lab):
+def test_a_failover_that_stops_after_pausing_says_what_it_left_paused(playbook, lab, lost_monitoring):
     """The restore fails after the Prometheus object was paused: the run fails with the restore's message and names
     the object it leaves paused (so that the operator does not recreate an empty StatefulSet), which stays paused and
     marked as the failover's."""
-    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
-    try:
-        monitoring_on(lab, SOURCE)
-        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
-        lab.fail_node(SOURCE)
-        lab.core.patch_namespaced_config_map(controller.KNOBS_CONFIGMAP, "velero", {"data": {"restore-outcome": "Failed"}})
-        proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
-    finally:
-        operator.stop()
+    lab.core.patch_namespaced_config_map(controller.KNOBS_CONFIGMAP, "velero", {"data": {"restore-outcome": "Failed"}})
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET})
     text = output(proc)
     assert proc.returncode != 0, text
     assert ("The failover stopped with Prometheus/monitoring/%s paused, so that prometheus-operator does not recreate"
@@ -571,23 +572,16 @@ def test_a_failover_that_stops_after_pausing_says_what_it_left_paused(playbook, 
     assert "failed: velero-standin: restore-outcome knob is Failed" in fatal[-1], text
     obj = lab.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "prometheuses", PROMETHEUS)
     assert obj["spec"]["paused"] is True and obj["metadata"]["annotations"]["dr.infra.k3s/paused-by-failover"] == SOURCE
-    assert operator.log.count("sync prometheus monitoring/%s: created statefulset %s" % (PROMETHEUS, PROMETHEUS_STS)) == 1
-    assert operator.errors == [], operator.errors
+    assert lost_monitoring.log.count("sync prometheus monitoring/%s: created statefulset %s" % (PROMETHEUS, PROMETHEUS_STS)) == 1
 
 
 @pytest.mark.parametrize("lab", ["prometheus"], indirect=True)
+@pytest.mark.usefixtures("lost_monitoring")
 def test_failover_in_check_mode_changes_nothing(playbook, lab):
     """--check: the plan and the backup are shown, nothing is cordoned, paused, deleted or restored."""
-    operator = prometheus_operator.start_controller(lab.api.kubeconfig_path, interval=0.1)
-    try:
-        monitoring_on(lab, SOURCE)
-        backed_up(playbook, lab, "critical-1", namespaces=("monitoring",))
-        lab.fail_node(SOURCE)
-        before = {name: lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s" % name)[0]["metadata"]["uid"]
-                  for name in (PROMETHEUS_STS + "-0", "db-0")}
-        proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET}, "--check")
-    finally:
-        operator.stop()
+    before = {name: lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s" % name)[0]["metadata"]["uid"]
+              for name in (PROMETHEUS_STS + "-0", "db-0")}
+    proc = playbook("dr_failover", {"source_node": SOURCE, "target_node": TARGET}, "--check")
     text = output(proc)
     assert proc.returncode == 0, text
     assert "Held off (paused) while they are restored, their operator's objects: Prometheus/monitoring/%s" % PROMETHEUS in text
@@ -599,7 +593,6 @@ def test_failover_in_check_mode_changes_nothing(playbook, lab):
     for name, uid in before.items():
         assert lab.pods("monitoring", "statefulset.kubernetes.io/pod-name=%s" % name)[0]["metadata"]["uid"] == uid
     assert lab.pvc("monitoring", PROMETHEUS_CLAIM)["metadata"]["annotations"][SELECTED_NODE] == SOURCE
-    assert operator.errors == [], operator.errors
 
 
 def test_failover_refuses_a_ready_source_and_bad_input(playbook, lab):
